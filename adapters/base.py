@@ -1,0 +1,147 @@
+"""The one small interface every platform adapter implements.
+
+An adapter declares its limits and capabilities as class attributes, renders an item into the
+platform's text, and performs a delivery. It raises the typed errors below, and nothing else, for
+anything the platform says; the deliver service decides from the type alone what happens next.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from schemas import Action, Delivery, Item, PostRef
+
+
+class DeliveryError(Exception):
+    """A platform call that did not produce a post. `str(error)` is shown to people: no secrets."""
+
+
+class RetryableError(DeliveryError):
+    """The platform failed transiently (5xx) or the request never left: safe to send again later."""
+
+
+class RateLimitedError(DeliveryError):
+    """The platform asked us to wait; only this account pauses, until `reset_at`."""
+
+    def __init__(self, message: str, reset_at: datetime) -> None:
+        super().__init__(message)
+        self.reset_at = reset_at
+
+
+class AuthError(DeliveryError):
+    """The account's credentials were refused: a person must renew them."""
+
+
+class PermanentError(DeliveryError):
+    """The platform refused this content for good (invalid, duplicate, too long…)."""
+
+
+class AmbiguousError(DeliveryError):
+    """The request may have been carried out (timeout, dropped connection): never blindly resend."""
+
+
+class CannotReconcile(DeliveryError):
+    """The platform offers no way to tell whether an ambiguous delivery was posted."""
+
+
+class ContentError(ValueError):
+    """An item cannot be rendered within this platform's rules; the message says how to fix it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """What a platform returned for a successful delivery."""
+
+    post_id: str
+    url: str | None = None
+    chat: str | None = None
+
+
+CredentialsT = TypeVar("CredentialsT", bound=BaseModel)
+
+
+class Adapter(ABC, Generic[CredentialsT]):
+    """A platform: its limits, its rendering and its calls.
+
+    Subclasses set the class attributes and implement `publish` and, for each action in
+    `amplify_actions`, `amplify`. One instance serves every account on its platform.
+    """
+
+    platform: ClassVar[str]
+    title: ClassVar[str]  # shown to people, in Persian
+    credentials_model: ClassVar[type[BaseModel]]
+    default_api_base: ClassVar[str]
+    amplify_actions: ClassVar[frozenset[Action]] = frozenset()
+    text_limit: ClassVar[int]
+    media_limit: ClassVar[int] = 0
+    # Secret-bearing credential fields, for log redaction; everything else may be logged.
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, api_base: str | None = None, timeout_seconds: float = 20.0) -> None:
+        self.api_base = (api_base or self.default_api_base).rstrip("/")
+        self.timeout_seconds = timeout_seconds
+
+    # --- rendering -------------------------------------------------------------------------------
+
+    def measure(self, text: str) -> int:
+        """The length the platform counts; code points unless the platform weighs them."""
+        return len(text)
+
+    def render(self, item: Item) -> str:
+        """The item's text for this platform: body, hashtags, link, within `text_limit`."""
+        override = item.overrides.get(self.platform)
+        body = override.text if override and override.text else item.text
+        text = compose(body, item.tags, str(item.link) if item.link else None)
+        length = self.measure(text)
+        if length > self.text_limit:
+            raise ContentError(
+                f"text is {length} long on {self.platform}, over its limit of {self.text_limit}; "
+                f"shorten it or give overrides.{self.platform}.text"
+            )
+        return text
+
+    # --- calls -----------------------------------------------------------------------------------
+
+    def parse_credentials(self, raw: dict[str, Any]) -> CredentialsT:
+        return self.credentials_model.model_validate(raw)  # type: ignore[return-value]
+
+    @abstractmethod
+    def account_label(self, credentials: CredentialsT) -> str:
+        """A non-secret name of the account for logs (a handle, a chat id, a user id)."""
+
+    @abstractmethod
+    async def publish(self, credentials: CredentialsT, delivery: Delivery) -> Posted:
+        """Post `delivery.text` (with link and media) as the account."""
+
+    async def amplify(self, credentials: CredentialsT, delivery: Delivery, source: PostRef) -> Posted:
+        """Amplify a partner's post with `delivery.action` (one of `amplify_actions`)."""
+        raise PermanentError(f"{self.platform} cannot {delivery.action}")
+
+    async def reconcile(self, credentials: CredentialsT, delivery: Delivery) -> Posted | None:
+        """After an ambiguous outcome: the existing post, None if surely absent, else CannotReconcile."""
+        raise CannotReconcile(f"{self.platform} offers no way to check whether the post went out")
+
+    async def aclose(self) -> None:
+        """Release HTTP sessions."""
+
+
+def compose(body: str, tags: list[str], link: str | None) -> str:
+    """Body, then hashtags, then the link, each on its own line, as Persian PR posts are laid out."""
+    parts = [unicodedata.normalize("NFC", body.strip())]
+    if tags:
+        parts.append(" ".join(hashtag(tag) for tag in tags))
+    if link:
+        parts.append(link)
+    return "\n\n".join(parts)
+
+
+def hashtag(tag: str) -> str:
+    """`هفته حمل و نقل` → `#هفته_حمل_و_نقل`; a ZWNJ stays, as platforms keep it inside hashtags."""
+    words = tag.strip().lstrip("#").split()
+    return "#" + "_".join(words)

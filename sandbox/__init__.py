@@ -1,0 +1,19 @@
+"""Local fakes of the platforms Hamafza posts to, served over real HTTP.
+
+Each module fakes one platform family with its real JSON shapes, status codes, rate-limit headers
+and faults; `Sandbox` mounts every fake under `/<platform>/` on one aiohttp server. They drive the
+demo and the integration tests, through the real client libraries.
+"""
+
+from sandbox.server import Fake, Fault, RunningSandbox, Sandbox, SandboxPost, load_fakes, register_fake, serve
+
+__all__ = [
+    "Fake",
+    "Fault",
+    "RunningSandbox",
+    "Sandbox",
+    "SandboxPost",
+    "load_fakes",
+    "register_fake",
+    "serve",
+]

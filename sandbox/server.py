@@ -1,0 +1,235 @@
+"""The sandbox server: platform fakes, a record of what was posted, and fault injection.
+
+Control endpoints (JSON):
+- `GET  /_sandbox/posts[?platform=x]`  everything posted, in order;
+- `POST /_sandbox/faults`  `{"platform": "x", "kind": "error"|"rate_limit"|"auth"|"drop",
+  "status"?: 503, "reset_seconds"?: 2, "times"?: 1, "path"?: "/2/tweets"}`: the next `times` matching
+  write requests fail that way (`drop` carries the request out, then drops the connection unanswered);
+- `DELETE /_sandbox/faults`; `POST /_sandbox/latency` `{"platform": "x", "ms": 200}`;
+- `POST /_sandbox/reset` forgets posts, faults and latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import itertools
+import pkgutil
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Literal
+
+from aiohttp import web
+
+FaultKind = Literal["error", "rate_limit", "auth", "drop"]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Fault:
+    kind: FaultKind
+    status: int = 503
+    reset_seconds: float = 2.0
+    times: int = 1
+    path: str | None = None
+    methods: tuple[str, ...] = ("POST",)
+
+    def matches(self, request: web.Request) -> bool:
+        return request.method in self.methods and (self.path is None or self.path in request.path)
+
+
+@dataclass
+class SandboxPost:
+    """One thing a fake platform accepted: a post, a repost, a forward."""
+
+    platform: str
+    account: str  # the posting account as the platform knows it (user id, chat id)
+    post_id: str
+    action: str  # publish | retweet | quote | forward
+    text: str = ""
+    url: str | None = None
+    chat: str | None = None
+    source_post_id: str | None = None
+    source_chat: str | None = None
+    media: list[str] = field(default_factory=list)
+    at: float = field(default_factory=time.time)
+
+
+class Fake(ABC):
+    """One platform's fake; mounted under `/<platform>/` by the sandbox."""
+
+    platform: ClassVar[str]
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+
+    @abstractmethod
+    def routes(self) -> list[web.RouteDef]:
+        """The platform's endpoints, with paths relative to the mount point."""
+
+    @abstractmethod
+    def error_response(self, status: int, message: str) -> web.Response:
+        """An error in the platform's own shape (JSON, content type, headers)."""
+
+    @abstractmethod
+    def rate_limit_response(self, reset_seconds: float) -> web.Response:
+        """The platform's 429, with its own reset signal (header or body)."""
+
+    def record(self, **fields: Any) -> SandboxPost:
+        post = SandboxPost(platform=self.platform, **fields)
+        self.sandbox.posts.append(post)
+        return post
+
+    def next_id(self) -> int:
+        return next(self.sandbox.ids)
+
+
+_FAKES: dict[str, type[Fake]] = {}
+
+
+def register_fake(cls: type[Fake]) -> type[Fake]:
+    _FAKES[cls.platform] = cls
+    return cls
+
+
+def load_fakes() -> dict[str, type[Fake]]:
+    import sandbox
+
+    for module in pkgutil.iter_modules(sandbox.__path__):
+        if module.name not in {"server", "__main__"} and not module.name.startswith("_"):
+            importlib.import_module(f"sandbox.{module.name}")
+    return dict(sorted(_FAKES.items()))
+
+
+class Sandbox:
+    """State shared by every fake: what was posted, pending faults, added latency."""
+
+    def __init__(self, platforms: list[str] | None = None) -> None:
+        fakes = load_fakes()
+        self.posts: list[SandboxPost] = []
+        self.faults: dict[str, deque[Fault]] = {}
+        self.latency_ms: dict[str, float] = {}
+        # Ids increase across platforms and restarts of a fake, like snowflakes do.
+        self.ids = itertools.count(int(time.time() * 1000) * 1000)
+        self.fakes = {name: cls(self) for name, cls in fakes.items() if platforms is None or name in platforms}
+
+    def posts_on(self, platform: str) -> list[SandboxPost]:
+        return [post for post in self.posts if post.platform == platform]
+
+    def add_fault(self, platform: str, fault: Fault) -> None:
+        self.faults.setdefault(platform, deque()).append(fault)
+
+    def _take_fault(self, platform: str, request: web.Request) -> Fault | None:
+        queue = self.faults.get(platform)
+        if not queue:
+            return None
+        for fault in queue:
+            if fault.matches(request):
+                fault.times -= 1
+                if fault.times <= 0:
+                    queue.remove(fault)
+                return fault
+        return None
+
+    def _fault_middleware(self, fake: Fake) -> Callable[..., Awaitable[web.StreamResponse]]:
+        @web.middleware
+        async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+            delay = self.latency_ms.get(fake.platform, 0.0)
+            if delay:
+                await asyncio.sleep(delay / 1000)
+            fault = self._take_fault(fake.platform, request)
+            if fault is None:
+                return await handler(request)
+            if fault.kind == "rate_limit":
+                return fake.rate_limit_response(fault.reset_seconds)
+            if fault.kind == "auth":
+                return fake.error_response(401, "Unauthorized")
+            if fault.kind == "error":
+                return fake.error_response(fault.status, "injected fault")
+            # drop: the platform commits the request, then the response never arrives.
+            await handler(request)
+            if request.transport is not None:
+                request.transport.abort()
+            raise ConnectionResetError("sandbox dropped the response")
+
+        return middleware
+
+    def app(self) -> web.Application:
+        root = web.Application(client_max_size=16 * 1024 * 1024)
+        root.add_routes(
+            [
+                web.get("/_sandbox/posts", self._list_posts),
+                web.post("/_sandbox/faults", self._add_fault),
+                web.delete("/_sandbox/faults", self._clear_faults),
+                web.post("/_sandbox/latency", self._set_latency),
+                web.post("/_sandbox/reset", self._reset),
+                web.get("/_sandbox/health", self._health),
+            ]
+        )
+        for name, fake in self.fakes.items():
+            sub = web.Application(middlewares=[self._fault_middleware(fake)])
+            sub.add_routes(fake.routes())
+            root.add_subapp(f"/{name}/", sub)
+        return root
+
+    async def _list_posts(self, request: web.Request) -> web.Response:
+        platform = request.query.get("platform")
+        posts = [asdict(p) for p in self.posts if platform is None or p.platform == platform]
+        return web.json_response({"posts": posts, "count": len(posts)})
+
+    async def _add_fault(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        platform = body.pop("platform")
+        if platform not in self.fakes:
+            raise web.HTTPBadRequest(text=f"unknown platform {platform!r}")
+        if "methods" in body:
+            body["methods"] = tuple(body["methods"])
+        self.add_fault(platform, Fault(**body))
+        return web.json_response({"ok": True}, status=201)
+
+    async def _clear_faults(self, request: web.Request) -> web.Response:
+        self.faults.clear()
+        return web.json_response({"ok": True})
+
+    async def _set_latency(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.latency_ms[body["platform"]] = float(body["ms"])
+        return web.json_response({"ok": True})
+
+    async def _reset(self, request: web.Request) -> web.Response:
+        self.posts.clear()
+        self.faults.clear()
+        self.latency_ms.clear()
+        return web.json_response({"ok": True})
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "platforms": sorted(self.fakes)})
+
+
+@dataclass
+class RunningSandbox:
+    sandbox: Sandbox
+    runner: web.AppRunner
+    url: str
+
+    def api_base(self, platform: str) -> str:
+        return f"{self.url}/{platform}"
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def serve(host: str = "127.0.0.1", port: int = 0, platforms: list[str] | None = None) -> RunningSandbox:
+    """Start the sandbox on `host:port` (0: any free port) in this event loop."""
+    sandbox = Sandbox(platforms)
+    runner = web.AppRunner(sandbox.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = site._server
+    assert server is not None and server.sockets  # noqa: S101 - started just above
+    bound_port = server.sockets[0].getsockname()[1]
+    return RunningSandbox(sandbox, runner, f"http://{host}:{bound_port}")

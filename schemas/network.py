@@ -1,0 +1,62 @@
+"""The network file: agencies, their accounts, and the networks whose members amplify each other."""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from schemas.items import Slug
+
+
+class PlatformSettings(BaseModel):
+    """Per-platform settings; `api_base` points a platform at a proxy, a test fake or the sandbox."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_base: str | None = None
+    timeout_seconds: float = Field(default=20.0, gt=0)
+
+
+class AgencyConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    accounts: dict[Slug, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Platform → credentials; each adapter validates its own shape.",
+    )
+    ingest: dict[str, Any] | None = None
+
+
+class NetworkConfig(BaseModel):
+    """Agencies that amplify each other's items, with the action used on each platform."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    members: list[Slug] = Field(min_length=2)
+    amplify: dict[Slug, str] = Field(default_factory=dict)
+    delay_seconds: tuple[float, float] = (60.0, 900.0)
+
+    @model_validator(mode="after")
+    def _delay_is_a_range(self) -> Self:
+        low, high = self.delay_seconds
+        if low < 0 or high < low:
+            raise ValueError("delay_seconds must be [low, high] with 0 <= low <= high")
+        return self
+
+
+class NetworkFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    platforms: dict[Slug, PlatformSettings] = Field(default_factory=dict)
+    agencies: dict[Slug, AgencyConfig]
+    networks: dict[Slug, NetworkConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _members_are_agencies(self) -> Self:
+        for name, network in self.networks.items():
+            for index, member in enumerate(network.members):
+                if member not in self.agencies:
+                    raise ValueError(f"networks.{name}.members.{index}: unknown agency {member!r}")
+        return self

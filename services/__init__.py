@@ -1,0 +1,1 @@
+"""Hamafza's services: fan-out, deliver, amplify and the scheduler, wired in `services.app`."""
