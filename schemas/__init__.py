@@ -4,6 +4,7 @@ This package imports nothing else of Hamafza's: agencies' tools, the services an
 depend on it, never the other way round.
 """
 
+from schemas.items import Item, Media, TextOverride
 from schemas.messages import (
     Action,
     DeadLetter,
@@ -13,7 +14,6 @@ from schemas.messages import (
     PostRef,
     Result,
 )
-from schemas.items import Item, Media, TextOverride
 from schemas.network import AgencyConfig, NetworkConfig, NetworkFile, PlatformSettings
 
 __all__ = [

@@ -106,5 +106,7 @@ class DeadLetter(BaseModel):
     action: Action | None = None
     attempts: int = 0
     delivery: Delivery | None = None
-    entry: str | None = Field(default=None, description="The raw stream entry, for entries that never parsed.")
+    entry: str | None = Field(
+        default=None, description="The raw stream entry, for entries that never parsed."
+    )
     at: datetime

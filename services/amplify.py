@@ -1,0 +1,114 @@
+"""Amplify: when an agency's own post goes out, its network partners amplify it after a delay.
+
+Rules: only own posts are amplified (never an amplification); an agency never amplifies itself;
+amplification is the platform's repost/forward (never the same text from several accounts, which
+X forbids); an agency in several networks with the same partner amplifies once (same delivery id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import structlog
+from pydantic import ValidationError
+
+from schemas import Action, Delivery, DeliveryState, Result
+from services.consumer import Entry
+from services.ledger import Ledger, amplification_delay
+from services.logs import get_logger
+from services.runtime import BadEntry, Runtime, decode_entry, epoch_ms
+
+GROUP = "amplify"
+log = get_logger("hamafza.amplify")
+
+
+class Amplify:
+    def __init__(self, runtime: Runtime, ledger: Ledger) -> None:
+        self.runtime = runtime
+        self.ledger = ledger
+
+    async def handle(self, entries: list[Entry]) -> None:
+        await asyncio.gather(*(self._guarded(entry) for entry in entries))
+
+    async def _guarded(self, entry: Entry) -> None:
+        try:
+            await self.handle_entry(entry)
+        except Exception:
+            log.exception("amplify.failed", entry_id=entry.id, deliveries=entry.deliveries)
+
+    def plan(self, result: Result) -> list[tuple[Delivery, float]]:
+        """The partners' amplifications of one posted result, each with its delay in seconds."""
+        source, post = result.delivery, result.post
+        if result.state is not DeliveryState.POSTED or post is None:
+            return []
+        if source.action is not Action.PUBLISH or not source.amplify:
+            return []
+        network = self.runtime.network
+        planned: dict[str, tuple[Delivery, float]] = {}
+        for network_name, members in network.networks_of(source.agency):
+            action_name = members.amplify.get(source.platform)
+            if action_name is None:
+                continue
+            action = Action(action_name)
+            adapter = self.runtime.adapters.get(source.platform)
+            for partner in members.members:
+                if partner == source.agency or network.account(partner, source.platform) is None:
+                    continue
+                if adapter is None or action not in adapter.amplify_actions:
+                    log.info(
+                        "amplify.unsupported", partner=partner, network=network_name, requested=action.value
+                    )
+                    continue
+                delivery_id = Delivery.make_id(source.item_id, partner, source.platform, action)
+                if delivery_id in planned:
+                    continue
+                text = ""
+                if action is Action.QUOTE:
+                    # Each partner's own words, so no two accounts post identical text.
+                    partner_name = network.agencies[partner].name
+                    origin_name = network.agencies[source.agency].name
+                    text = f"{partner_name} بازنشر می‌کند از {origin_name}"
+                delivery = Delivery(
+                    id=delivery_id,
+                    item_id=source.item_id,
+                    agency=partner,
+                    platform=source.platform,
+                    action=action,
+                    origin_agency=source.agency,
+                    text=text,
+                    campaign=source.campaign,
+                    source=post,
+                    amplify=False,
+                )
+                low, high = members.delay_seconds
+                planned[delivery_id] = (delivery, amplification_delay(delivery_id, low, high))
+        return list(planned.values())
+
+    async def handle_entry(self, entry: Entry) -> None:
+        try:
+            result = Result.model_validate(decode_entry(entry.fields))
+        except (BadEntry, ValidationError):
+            # Results are written only by Hamafza; a foreign entry is skipped, not amplified.
+            log.warning("amplify.skipped_foreign_entry", entry_id=entry.id)
+            await self.runtime.redis.xack(*entry.ack)
+            return
+        keys = self.runtime.keys
+        planned = self.plan(result)
+        async with self.runtime.redis.pipeline(transaction=True) as pipe:
+            for delivery, delay in planned:
+                due = result.at + timedelta(seconds=delay)
+                pipe.sadd(keys.item_deliveries(delivery.item_id), delivery.id)
+                pipe.zadd(
+                    keys.schedule,
+                    {Ledger.scheduled_member(keys.deliveries(delivery.platform), delivery): epoch_ms(due)},
+                )
+            pipe.xack(*entry.ack)
+            await pipe.execute()
+        for delivery, delay in planned:
+            with structlog.contextvars.bound_contextvars(
+                item_id=delivery.item_id, agency=delivery.agency, platform=delivery.platform,
+                action=delivery.action.value, origin_agency=delivery.origin_agency,
+                account=self.runtime.account_label(self.runtime.network.accounts[(delivery.agency, delivery.platform)]),
+            ):  # fmt: skip
+                log.info("amplification.scheduled", in_seconds=round(delay, 1))

@@ -1,0 +1,138 @@
+"""The composition root: the only place that knows which adapters exist and wires the services.
+
+`hamafza run all` and `hamafza run <service>` build one `Workers` here; tests and the demo do the
+same in-process. Any number of processes may run side by side: they join the same consumer groups.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from faststream import FastStream
+from faststream.redis import RedisBroker
+from redis.asyncio import Redis
+
+from adapters import Adapter, load_adapters
+from services import amplify, deliver, fanout
+from services.config import Network, load_network
+from services.consumer import consume, ensure_group
+from services.ledger import Ledger
+from services.logs import redactor
+from services.runtime import Runtime, Settings
+from services.scheduler import Scheduler
+
+SERVICES = ("fanout", "deliver", "amplify", "scheduler")
+
+
+def build_adapters(
+    network: Network, registry: dict[str, type[Adapter[Any]]] | None = None
+) -> dict[str, Adapter[Any]]:
+    """One adapter per registered platform, pointed at the network file's api_base if it sets one."""
+    classes = registry if registry is not None else load_adapters()
+    built: dict[str, Adapter[Any]] = {}
+    for platform, adapter_class in classes.items():
+        settings = network.file.platforms.get(platform)
+        if settings is None:
+            built[platform] = adapter_class()
+        else:
+            built[platform] = adapter_class(
+                api_base=settings.api_base, timeout_seconds=settings.timeout_seconds
+            )
+    return built
+
+
+def build_runtime(
+    config: str | Path | Network,
+    redis_url: str,
+    settings: Settings | None = None,
+    registry: dict[str, type[Adapter[Any]]] | None = None,
+) -> Runtime:
+    classes = registry if registry is not None else load_adapters()
+    network = config if isinstance(config, Network) else load_network(config, classes)
+    redactor.register(network.secrets)
+    return Runtime(
+        settings=settings or Settings.from_env(),
+        network=network,
+        adapters=build_adapters(network, classes),
+        redis=Redis.from_url(redis_url),
+        redis_url=redis_url,
+    )
+
+
+@dataclass
+class Workers:
+    """A broker with the chosen services' subscribers, and the scheduler loop if chosen."""
+
+    runtime: Runtime
+    broker: RedisBroker
+    scheduler: Scheduler | None
+    streams: list[tuple[str, str]]  # (stream, group) pairs consumed
+
+    async def prepare(self) -> None:
+        for stream, group in self.streams:
+            await ensure_group(self.runtime.redis, stream, group)
+
+    async def start(self) -> None:
+        await self.prepare()
+        await self.broker.start()
+        if self.scheduler is not None:
+            self.scheduler.start()
+
+    async def stop(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        await self.broker.stop()
+        await self.runtime.aclose()
+        await self.runtime.redis.aclose()
+
+    def app(self) -> FastStream:
+        """A FastStream application (signals, graceful shutdown) for `hamafza run`."""
+        application = FastStream(self.broker, logger=logging.getLogger("hamafza.app"))
+        application.on_startup(self.prepare)
+        if self.scheduler is not None:
+            scheduler = self.scheduler
+            application.after_startup(scheduler.start)
+            application.on_shutdown(scheduler.stop)
+
+        async def close() -> None:
+            await self.runtime.aclose()
+            await self.runtime.redis.aclose()
+
+        application.after_shutdown(close)
+        return application
+
+
+def build_workers(runtime: Runtime, services: Iterable[str] = SERVICES) -> Workers:
+    chosen = set(services)
+    unknown = chosen - set(SERVICES)
+    if unknown:
+        raise ValueError(f"unknown services: {', '.join(sorted(unknown))} (known: {', '.join(SERVICES)})")
+    broker = RedisBroker(
+        runtime.redis_url,
+        logger=logging.getLogger("hamafza.broker"),
+        log_level=logging.DEBUG,
+        graceful_timeout=30,
+    )
+    ledger = Ledger(runtime.redis, runtime.keys)
+    keys, settings = runtime.keys, runtime.settings
+    streams: list[tuple[str, str]] = []
+
+    def wire(stream: str, group: str, handler: Any) -> None:
+        streams.append((stream, group))
+        consume(broker, runtime.redis, stream=stream, group=group, consumer=runtime.consumer, handler=handler,
+                batch_size=settings.batch_size, claim_idle_ms=settings.claim_idle_ms)  # fmt: skip
+
+    if "fanout" in chosen:
+        wire(keys.items, fanout.GROUP, fanout.FanOut(runtime, ledger).handle)
+    if "deliver" in chosen:
+        worker = deliver.Deliver(runtime, ledger)
+        for platform in runtime.adapters:
+            wire(keys.deliveries(platform), deliver.GROUP, worker.handle)
+    if "amplify" in chosen:
+        wire(keys.results, amplify.GROUP, amplify.Amplify(runtime, ledger).handle)
+    scheduler = Scheduler(runtime, ledger) if "scheduler" in chosen else None
+    return Workers(runtime, broker, scheduler, streams)

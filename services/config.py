@@ -1,0 +1,163 @@
+"""Reading the network file: `${ENV}` expansion, validation, and errors that name the bad key.
+
+The file's shape is `schemas.NetworkFile`; each account's credentials are validated by the
+adapter registered for its platform, so a typo is reported before any service starts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from adapters import Adapter
+from schemas import AgencyConfig, NetworkConfig, NetworkFile
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(ValueError):
+    """The network file is wrong; every line names the path of a bad key."""
+
+    def __init__(self, problems: list[str], source: str = "network file") -> None:
+        self.problems = problems
+        super().__init__(f"{source}:\n" + "\n".join(f"  {problem}" for problem in problems))
+
+
+@dataclass(frozen=True)
+class Account:
+    """One agency's account on one platform, with credentials its adapter validated."""
+
+    agency: str
+    platform: str
+    credentials: BaseModel
+
+
+@dataclass
+class Network:
+    """The validated network file, indexed for the services."""
+
+    file: NetworkFile
+    accounts: dict[tuple[str, str], Account]
+    secrets: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def agencies(self) -> dict[str, AgencyConfig]:
+        return self.file.agencies
+
+    def account(self, agency: str, platform: str) -> Account | None:
+        return self.accounts.get((agency, platform))
+
+    def platforms_of(self, agency: str) -> list[str]:
+        return sorted(platform for (owner, platform) in self.accounts if owner == agency)
+
+    def networks_of(self, agency: str) -> list[tuple[str, NetworkConfig]]:
+        return [(name, net) for name, net in self.file.networks.items() if agency in net.members]
+
+
+def expand_env(value: Any, path: str, problems: list[str], environ: Mapping[str, str]) -> Any:
+    """Replace `${VAR}` and `${VAR:-default}` in every string of the document."""
+    if isinstance(value, dict):
+        return {
+            key: expand_env(item, f"{path}.{key}" if path else str(key), problems, environ)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [expand_env(item, f"{path}.{index}", problems, environ) for index, item in enumerate(value)]
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            problems.append(f"{path}: environment variable {name} is not set")
+            return ""
+
+        return _ENV_REFERENCE.sub(substitute, value)
+    return value
+
+
+def _describe(error: ValidationError, prefix: str = "") -> list[str]:
+    lines = []
+    for detail in error.errors():
+        parts = [*(prefix.split(".") if prefix else []), *(str(part) for part in detail["loc"])]
+        location = ".".join(parts)
+        lines.append(f"{location}: {detail['msg']}")
+    return lines
+
+
+def parse_network(
+    document: Any,
+    adapters: Mapping[str, type[Adapter[Any]]],
+    environ: Mapping[str, str] | None = None,
+    source: str = "network file",
+) -> Network:
+    """Validate a loaded YAML document against the schema and the registered adapters."""
+    problems: list[str] = []
+    if not isinstance(document, dict):
+        raise ConfigError(["(top level): expected a mapping with `agencies`"], source)
+    expanded = expand_env(document, "", problems, os.environ if environ is None else environ)
+    if problems:
+        raise ConfigError(problems, source)
+    try:
+        parsed = NetworkFile.model_validate(expanded)
+    except ValidationError as error:
+        raise ConfigError(_describe(error), source) from None
+
+    accounts: dict[tuple[str, str], Account] = {}
+    secrets: set[str] = set()
+    for platform in parsed.platforms:
+        if platform not in adapters:
+            problems.append(
+                f"platforms.{platform}: no adapter for this platform (known: {', '.join(adapters)})"
+            )
+    for agency_name, agency in parsed.agencies.items():
+        for platform, raw in agency.accounts.items():
+            path = f"agencies.{agency_name}.accounts.{platform}"
+            adapter_class = adapters.get(platform)
+            if adapter_class is None:
+                problems.append(f"{path}: no adapter for this platform (known: {', '.join(adapters)})")
+                continue
+            try:
+                credentials = adapter_class.credentials_model.model_validate(raw)
+            except ValidationError as error:
+                problems.extend(_describe(error, path))
+                continue
+            accounts[(agency_name, platform)] = Account(agency_name, platform, credentials)
+            secrets.update(
+                str(value) for key, value in raw.items() if key in adapter_class.secret_fields and value
+            )
+    for network_name, network in parsed.networks.items():
+        for platform, action in network.amplify.items():
+            path = f"networks.{network_name}.amplify.{platform}"
+            adapter_class = adapters.get(platform)
+            if adapter_class is None:
+                problems.append(f"{path}: no adapter for this platform")
+                continue
+            supported = sorted(a.value for a in adapter_class.amplify_actions)
+            if action not in supported:
+                problems.append(
+                    f"{path}: {action!r} is not an amplification {platform} supports ({supported})"
+                )
+    if problems:
+        raise ConfigError(problems, source)
+    return Network(parsed, accounts, frozenset(secrets))
+
+
+def load_network(path: str | Path, adapters: Mapping[str, type[Adapter[Any]]]) -> Network:
+    file = Path(path)
+    try:
+        document = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError([f"cannot read: {error.strerror}"], str(file)) from None
+    except yaml.YAMLError as error:
+        raise ConfigError([f"not valid YAML: {error}"], str(file)) from None
+    return parse_network(document, adapters, source=str(file))

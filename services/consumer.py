@@ -1,0 +1,117 @@
+"""Consuming a Redis stream through FastStream: batches, our own parsing, and crash recovery.
+
+Each stream gets two FastStream subscribers in one consumer group: a reader (XREADGROUP `>`) and a
+claimer (XAUTOCLAIM after `claim_idle_ms`), because FastStream's nack/reject never redeliver on
+streams and a dead consumer's pending entries would otherwise wait forever. FastStream's own body
+parsing is bypassed: one malformed entry must become a dead letter, not fail its whole batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.redis import RedisBroker, StreamSub
+from faststream.redis.annotations import RedisBatchStreamMessage
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from services.logs import get_logger
+
+log = get_logger("hamafza.consumer")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stream entry, as read: where it came from and its raw fields."""
+
+    stream: str
+    group: str
+    id: str
+    fields: dict[bytes, bytes]
+    deliveries: int  # how often the group has handed it out (1 when read fresh)
+
+    @property
+    def ack(self) -> tuple[str, str, str]:
+        return (self.stream, self.group, self.id)
+
+
+# A handler processes its entries and acknowledges each one itself (atomically with its outcome);
+# an entry it leaves unacknowledged is handed out again after `claim_idle_ms`.
+BatchHandler = Callable[[list[Entry]], Awaitable[None]]
+
+
+async def _keep_raw(
+    message: Mapping[str, Any], original: Callable[[Mapping[str, Any]], Awaitable[Any]]
+) -> Any:
+    safe = dict(message)
+    safe["entries"] = message["data"]
+    safe["data"] = []
+    return await original(safe)
+
+
+async def ensure_group(redis: Redis, stream: str, group: str) -> None:
+    """Create the group at the stream's beginning, so entries added before any worker started count."""
+    try:
+        await redis.xgroup_create(stream, group, id="0", mkstream=True)
+    except ResponseError as error:
+        if "BUSYGROUP" not in str(error):
+            raise
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def consume(
+    broker: RedisBroker,
+    redis: Redis,
+    *,
+    stream: str,
+    group: str,
+    consumer: str,
+    handler: BatchHandler,
+    batch_size: int,
+    claim_idle_ms: int,
+) -> None:
+    """Register a reader and a claimer for `stream` in `group`, both feeding `handler`."""
+
+    async def on_batch(body: list[Any], msg: RedisBatchStreamMessage, claimed: bool) -> None:
+        raw = msg.raw_message
+        ids = [_text(entry_id) for entry_id in raw["message_ids"]]
+        counts = {entry_id: 1 for entry_id in ids}
+        if claimed and ids:
+            # XAUTOCLAIM raised the counter; XPENDING tells how often each entry was handed out.
+            pending = await redis.xpending_range(
+                stream, group, min=min(ids), max=max(ids), count=len(ids) * 2
+            )
+            counts.update({_text(p["message_id"]): int(p["times_delivered"]) for p in pending})
+        entries = [
+            Entry(stream, group, entry_id, dict(fields), counts[entry_id])
+            for entry_id, fields in zip(ids, raw["entries"], strict=True)
+        ]
+        await handler(entries)
+
+    async def read(body: list[Any], msg: RedisBatchStreamMessage) -> None:
+        await on_batch(body, msg, claimed=False)
+
+    async def claim(body: list[Any], msg: RedisBatchStreamMessage) -> None:
+        await on_batch(body, msg, claimed=True)
+
+    broker.subscriber(
+        stream=StreamSub(stream, group=group, consumer=consumer, batch=True, max_records=batch_size),
+        ack_policy=AckPolicy.MANUAL,
+        parser=_keep_raw,
+        title=f"{stream} ({group})",
+    )(read)
+    broker.subscriber(
+        stream=StreamSub(
+            stream, group=group, consumer=f"{consumer}-claimer", batch=True, min_idle_time=claim_idle_ms
+        ),
+        ack_policy=AckPolicy.MANUAL,
+        parser=_keep_raw,
+        title=f"{stream} ({group}, reclaim)",
+        include_in_schema=False,
+    )(claim)

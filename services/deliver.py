@@ -1,0 +1,198 @@
+"""Deliver: one delivery → one platform call through its adapter, made effectively-once by the ledger.
+
+What happens after a call depends only on the adapter's error type (see `adapters.base`):
+posted → result; retryable → backoff through the scheduler; rate-limited → the account pauses
+until the platform's reset; auth or permanent → dead letter; ambiguous → reconcile with the
+platform, and a dead letter `unconfirmed` where it cannot tell — never a blind resend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from pydantic import ValidationError
+
+from adapters import (
+    Adapter,
+    AmbiguousError,
+    AuthError,
+    CannotReconcile,
+    PermanentError,
+    Posted,
+    RateLimitedError,
+    RetryableError,
+)
+from schemas import Action, DeadLetter, DeadReason, Delivery, PostRef
+from services.config import Account
+from services.consumer import Entry
+from services.fanout import describe_validation
+from services.ledger import Ledger, backoff_seconds
+from services.logs import get_logger
+from services.runtime import BadEntry, Runtime, decode_entry, now, preview
+
+GROUP = "deliver"
+STAGE = "deliver"
+log = get_logger("hamafza.deliver")
+
+
+class Deliver:
+    def __init__(self, runtime: Runtime, ledger: Ledger) -> None:
+        self.runtime = runtime
+        self.ledger = ledger
+        self._slots = asyncio.Semaphore(runtime.settings.max_in_flight)
+
+    @property
+    def lease_ms(self) -> int:
+        # Longer than any call can last, so a live worker's lease never runs out under it.
+        slowest = max((adapter.timeout_seconds for adapter in self.runtime.adapters.values()), default=20.0)
+        return int((slowest * 2 + 30) * 1000)
+
+    async def handle(self, entries: list[Entry]) -> None:
+        await asyncio.gather(*(self._guarded(entry) for entry in entries))
+
+    async def _guarded(self, entry: Entry) -> None:
+        try:
+            async with self._slots:
+                await self.handle_entry(entry)
+        except Exception:
+            log.exception("deliver.failed", entry_id=entry.id, deliveries=entry.deliveries)
+
+    async def handle_entry(self, entry: Entry) -> None:
+        try:
+            delivery = Delivery.model_validate(decode_entry(entry.fields))
+        except (BadEntry, ValidationError) as error:
+            detail = describe_validation(error) if isinstance(error, ValidationError) else str(error)
+            letter = DeadLetter(reason=DeadReason.INVALID_ENTRY, detail=f"not a delivery: {detail}", stage=STAGE,
+                                entry=preview(entry.fields), attempts=entry.deliveries, at=now())  # fmt: skip
+            await self.ledger.dead_entry(letter, entry.ack)
+            log.warning(
+                "delivery.dead_lettered", reason=letter.reason.value, detail=letter.detail, entry_id=entry.id
+            )
+            return
+        account = self.runtime.network.account(delivery.agency, delivery.platform)
+        adapter = self.runtime.adapters.get(delivery.platform)
+        with structlog.contextvars.bound_contextvars(
+            item_id=delivery.item_id,
+            agency=delivery.agency,
+            platform=delivery.platform,
+            action=delivery.action.value,
+            account=self.runtime.account_label(account) if account and adapter else None,
+            delivery_id=delivery.id,
+        ):
+            if account is None or adapter is None:
+                await self._dead(delivery, entry, DeadReason.NO_ACCOUNT,
+                                 f"{delivery.agency!r} has no {delivery.platform} account any more; fix the network file, then replay")  # fmt: skip
+                return
+            if entry.deliveries > self.runtime.settings.max_deliveries:
+                await self._dead(delivery, entry, DeadReason.POISON,
+                                 f"entry failed {entry.deliveries - 1} times; see the worker logs")  # fmt: skip
+                return
+            await self._deliver(delivery, entry, account, adapter)
+
+    async def _deliver(
+        self, delivery: Delivery, entry: Entry, account: Account, adapter: Adapter[Any]
+    ) -> None:
+        claim = await self.ledger.claim(delivery, self.lease_ms)
+        if claim.verdict in {"posted", "dead"}:
+            await self.runtime.redis.xack(*entry.ack)
+            log.info("delivery.already_final", state=claim.verdict)
+            return
+        if claim.verdict == "busy":
+            log.info("delivery.in_flight_elsewhere")  # left pending; reclaimed if that worker dies
+            return
+        if claim.verdict == "paused":
+            until = datetime.fromtimestamp(claim.number / 1000, tz=UTC)
+            await self.ledger.reschedule(delivery, until, entry.ack)
+            log.info("delivery.account_paused", until=until.isoformat())
+            return
+        if claim.verdict == "ambiguous":
+            log.warning("delivery.recovering", detail="a worker stopped mid-call; asking the platform")
+            await self._reconcile(delivery, entry, account, adapter, claim.number, "worker stopped mid-call")
+            return
+
+        attempts = claim.number
+        try:
+            async with asyncio.timeout(adapter.timeout_seconds + 5):
+                posted = await self._call(delivery, account, adapter)
+        except RateLimitedError as error:
+            pause_until = max(error.reset_at, now() + timedelta(seconds=1))
+            await self.ledger.reschedule(
+                delivery, pause_until, entry.ack, pause_until=pause_until, refund_attempt=True
+            )
+            log.warning("delivery.rate_limited", until=pause_until.isoformat(), detail=str(error))
+        except RetryableError as error:
+            await self._retry(delivery, entry, attempts, str(error))
+        except AuthError as error:
+            log.error("account.auth_failed", detail=str(error), alert=True)
+            await self._dead(delivery, entry, DeadReason.AUTH_FAILED,
+                             f"{error}; renew the account's credentials, then `hamafza dlq replay`", attempts)  # fmt: skip
+        except PermanentError as error:
+            await self._dead(delivery, entry, DeadReason.CONTENT_REJECTED, str(error), attempts)
+        except (AmbiguousError, TimeoutError) as error:
+            await self._reconcile(delivery, entry, account, adapter, attempts, str(error) or "timed out")
+        except Exception as error:
+            # A bug in an adapter after the request may have left: as ambiguous as a timeout.
+            log.exception("delivery.adapter_bug")
+            await self._reconcile(
+                delivery, entry, account, adapter, attempts, f"unexpected {type(error).__name__}"
+            )
+        else:
+            await self._posted(delivery, entry, posted)
+
+    async def _call(self, delivery: Delivery, account: Account, adapter: Adapter[Any]) -> Posted:
+        if delivery.action is Action.PUBLISH:
+            return await adapter.publish(account.credentials, delivery)
+        if delivery.source is None:
+            raise PermanentError("an amplification without the post it amplifies")
+        return await adapter.amplify(account.credentials, delivery, delivery.source)
+
+    async def _posted(self, delivery: Delivery, entry: Entry, posted: Posted) -> None:
+        post = PostRef(platform=delivery.platform, agency=delivery.agency, post_id=posted.post_id,
+                       chat=posted.chat, url=posted.url)  # fmt: skip
+        await self.ledger.record_posted(delivery, post, entry.ack)
+        log.info("delivery.posted", post_id=post.post_id, url=post.url)
+
+    async def _retry(self, delivery: Delivery, entry: Entry, attempts: int, detail: str) -> None:
+        settings = self.runtime.settings
+        if attempts >= settings.max_attempts:
+            await self._dead(delivery, entry, DeadReason.RETRIES_EXHAUSTED,
+                             f"{detail}; failed {attempts} times, replay when the platform is back", attempts)  # fmt: skip
+            return
+        delay = backoff_seconds(attempts, settings.backoff_base_seconds, settings.backoff_cap_seconds)
+        await self.ledger.reschedule(delivery, now() + timedelta(seconds=delay), entry.ack)
+        log.warning("delivery.retry_scheduled", attempt=attempts, in_seconds=round(delay, 2), detail=detail)
+
+    async def _reconcile(
+        self,
+        delivery: Delivery,
+        entry: Entry,
+        account: Account,
+        adapter: Adapter[Any],
+        attempts: int,
+        why: str,
+    ) -> None:
+        try:
+            found = await adapter.reconcile(account.credentials, delivery)
+        except CannotReconcile as error:
+            await self._dead(delivery, entry, DeadReason.UNCONFIRMED,
+                             f"{why}; {error}. Check the account: if the post is missing, `hamafza dlq replay`", attempts)  # fmt: skip
+            return
+        except Exception as error:
+            await self._dead(delivery, entry, DeadReason.UNCONFIRMED,
+                             f"{why}; checking failed too ({type(error).__name__}: {error}). Check the account by hand", attempts)  # fmt: skip
+            return
+        if found is not None:
+            log.info("delivery.reconciled", post_id=found.post_id, detail=why)
+            await self._posted(delivery, entry, found)
+        else:
+            log.info("delivery.reconciled_absent", detail=why)
+            await self._retry(delivery, entry, attempts, f"{why}; the platform shows no post, sending again")
+
+    async def _dead(
+        self, delivery: Delivery, entry: Entry, reason: DeadReason, detail: str, attempts: int = 0
+    ) -> None:
+        await self.ledger.record_dead(delivery, reason, detail, STAGE, entry.ack, attempts)
+        log.warning("delivery.dead_lettered", reason=reason.value, detail=detail)

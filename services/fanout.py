@@ -1,0 +1,163 @@
+"""Fan-out: one agency item → one delivery per target account, each on its platform's stream."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from pydantic import ValidationError
+
+from adapters import ContentError
+from schemas import Action, DeadLetter, DeadReason, Delivery, Item
+from services.consumer import Entry
+from services.ledger import Ledger
+from services.logs import get_logger
+from services.runtime import BadEntry, Runtime, decode_entry, encode, epoch_ms, now, preview
+
+GROUP = "fanout"
+STAGE = "fanout"
+log = get_logger("hamafza.fanout")
+
+
+def describe_validation(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(part) for part in detail['loc']) or 'item'}: {detail['msg']}"
+        for detail in error.errors()
+    )
+
+
+class FanOut:
+    def __init__(self, runtime: Runtime, ledger: Ledger) -> None:
+        self.runtime = runtime
+        self.ledger = ledger
+
+    async def handle(self, entries: list[Entry]) -> None:
+        await asyncio.gather(*(self._guarded(entry) for entry in entries))
+
+    async def _guarded(self, entry: Entry) -> None:
+        try:
+            await self.handle_entry(entry)
+        except Exception:
+            # Left unacknowledged on purpose: the claimer hands it out again, and after
+            # `max_deliveries` it becomes a `poison` dead letter instead of crashing anyone.
+            log.exception("fanout.failed", entry_id=entry.id, deliveries=entry.deliveries)
+
+    async def _dead(self, entry: Entry, reason: DeadReason, detail: str, item: Item | None = None) -> None:
+        letter = DeadLetter(
+            reason=reason,
+            detail=detail,
+            stage=STAGE,
+            item_id=item.id if item else None,
+            agency=item.agency if item else None,
+            attempts=entry.deliveries,
+            entry=preview(entry.fields),
+            at=now(),
+        )
+        await self.ledger.dead_entry(letter, entry.ack)
+        log.warning("item.dead_lettered", entry_id=entry.id, reason=reason.value, detail=detail,
+                    item_id=letter.item_id, agency=letter.agency)  # fmt: skip
+
+    async def handle_entry(self, entry: Entry) -> None:
+        settings, keys = self.runtime.settings, self.runtime.keys
+        if entry.deliveries > settings.max_deliveries:
+            await self._dead(
+                entry, DeadReason.POISON, f"entry failed {entry.deliveries - 1} times; see the worker logs"
+            )
+            return
+        try:
+            item = Item.model_validate(decode_entry(entry.fields))
+        except BadEntry as error:
+            await self._dead(entry, DeadReason.INVALID_ENTRY, str(error))
+            return
+        except ValidationError as error:
+            await self._dead(entry, DeadReason.INVALID_ENTRY, f"not an item: {describe_validation(error)}")
+            return
+        if item.id is None:
+            # The entry id is stable across redelivery, so a derived id is too.
+            item = item.model_copy(update={"id": f"e{entry.id}"})
+        assert item.id is not None
+        network = self.runtime.network
+        agency = network.agencies.get(item.agency)
+        with structlog.contextvars.bound_contextvars(item_id=item.id, agency=item.agency):
+            if agency is None:
+                await self._dead(entry, DeadReason.UNKNOWN_AGENCY,
+                                 f"agency {item.agency!r} is not in the network file; add it, then replay", item)  # fmt: skip
+                return
+            if item.publish_at is not None and item.publish_at > now():
+                member = Ledger.scheduled_member(keys.items, item)
+                async with self.runtime.redis.pipeline(transaction=True) as pipe:
+                    pipe.zadd(keys.schedule, {member: epoch_ms(item.publish_at)})
+                    pipe.xack(*entry.ack)
+                    await pipe.execute()
+                log.info("item.scheduled", publish_at=item.publish_at.isoformat())
+                return
+            await self._fan_out(entry, item)
+
+    async def _fan_out(self, entry: Entry, item: Item) -> None:
+        assert item.id is not None
+        runtime, keys = self.runtime, self.runtime.keys
+        requested = (
+            item.platforms if item.platforms is not None else runtime.network.platforms_of(item.agency)
+        )
+        deliveries: list[Delivery] = []
+        refusals: list[tuple[Delivery, DeadReason, str]] = []
+        for platform in dict.fromkeys(requested):
+            delivery = Delivery(
+                id=Delivery.make_id(item.id, item.agency, platform, Action.PUBLISH),
+                item_id=item.id,
+                agency=item.agency,
+                platform=platform,
+                action=Action.PUBLISH,
+                origin_agency=item.agency,
+                link=str(item.link) if item.link else None,
+                media=item.media,
+                campaign=item.campaign,
+                amplify=item.amplify,
+            )
+            adapter = runtime.adapters.get(platform)
+            if adapter is None:
+                known = ", ".join(sorted(runtime.adapters))
+                refusals.append(
+                    (delivery, DeadReason.UNKNOWN_PLATFORM, f"no platform {platform!r} (known: {known})")
+                )
+                continue
+            if runtime.network.account(item.agency, platform) is None:
+                refusals.append((delivery, DeadReason.NO_ACCOUNT,
+                                 f"agency {item.agency!r} has no {platform} account in the network file"))  # fmt: skip
+                continue
+            try:
+                text = adapter.render(item)
+            except ContentError as error:
+                refusals.append((delivery, DeadReason.CONTENT_TOO_LONG, str(error)))
+                continue
+            deliveries.append(delivery.model_copy(update={"text": text}))
+
+        moment = now()
+        async with runtime.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                keys.item(item.id),
+                mapping={
+                    "agency": item.agency,
+                    "campaign": item.campaign or "",
+                    "text": item.text,
+                    "entry_id": entry.id,
+                    "received_ms": epoch_ms(moment),
+                },  # fmt: skip
+            )
+            pipe.zadd(keys.item_index, {item.id: epoch_ms(moment)}, nx=True)
+            for delivery in deliveries:
+                pipe.sadd(keys.item_deliveries(item.id), delivery.id)
+                pipe.xadd(keys.deliveries(delivery.platform), encode(delivery))
+            if not refusals:
+                pipe.xack(*entry.ack)
+            await pipe.execute()
+        for delivery in deliveries:
+            log.info("delivery.queued", platform=delivery.platform, action=delivery.action.value,
+                     account=runtime.account_label(runtime.network.accounts[(item.agency, delivery.platform)]))  # fmt: skip
+        for index, (delivery, reason, detail) in enumerate(refusals):
+            last = index == len(refusals) - 1
+            await self.ledger.record_dead(delivery, reason, detail, STAGE, entry.ack if last else None)
+            log.warning("delivery.dead_lettered", platform=delivery.platform, action=delivery.action.value,
+                        reason=reason.value, detail=detail)  # fmt: skip
+        if not deliveries and not refusals:
+            log.warning("item.no_targets", detail="the agency has no accounts; nothing to post")

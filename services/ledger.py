@@ -1,0 +1,220 @@
+"""The delivery ledger: what makes a delivery effectively-once.
+
+Guarantee: a delivery id (item/agency/platform/action) reaches its platform at most once through
+Hamafza, and every delivery ends `posted` or `dead` (with a reason) in the ledger.
+
+- Before a platform call, `claim` atomically moves the ledger entry to `sending` with a lease.
+  A redelivered entry whose delivery is already `posted` or `dead` is acknowledged untouched.
+- After the call, the outcome, its result or dead letter, the rescheduling and the XACK are written
+  in one MULTI, so a crash leaves either the old state (the entry is redelivered) or the new one.
+- A `sending` entry whose lease ran out means a worker died mid-call: the outcome is ambiguous, and
+  the deliver service reconciles it with the platform instead of sending again.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from schemas import DeadLetter, DeadReason, Delivery, DeliveryState, PostRef, Result
+from services.keys import Keys
+from services.runtime import encode, epoch_ms, now
+
+# KEYS: ledger hash, pause key.  ARGV: now ms, lease ms, item id, agency, platform, action.
+# Returns {verdict, number}: go/attempts, ambiguous/attempts, busy/lease-until, paused/until,
+# posted/0, dead/0.
+_CLAIM = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'posted' or state == 'dead' then return {state, 0} end
+local now = tonumber(ARGV[1])
+if state == 'sending' then
+  local lease = tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0')
+  if lease > now then return {'busy', lease} end
+  redis.call('HSET', KEYS[1], 'lease_until', now + tonumber(ARGV[2]))
+  return {'ambiguous', tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')}
+end
+local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
+if paused > now then return {'paused', paused} end
+local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HSET', KEYS[1], 'state', 'sending', 'lease_until', now + tonumber(ARGV[2]),
+  'item_id', ARGV[3], 'agency', ARGV[4], 'platform', ARGV[5], 'action', ARGV[6], 'updated_ms', now)
+return {'go', attempts}
+"""
+
+# Moves due entries from the schedule to their streams; atomic, so any number of schedulers may run.
+# KEYS: schedule.  ARGV: now ms, max entries.  Members are JSON {"stream": s, "data": json}.
+_RELEASE_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, member in ipairs(due) do
+  local entry = cjson.decode(member)
+  redis.call('XADD', entry['stream'], '*', 'data', entry['data'])
+  redis.call('ZREM', KEYS[1], member)
+end
+return #due
+"""
+
+
+@dataclass(frozen=True)
+class Claim:
+    verdict: str  # go | ambiguous | busy | paused | posted | dead
+    number: int  # attempts, or a time in epoch ms for busy/paused
+
+
+def backoff_seconds(attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff with full jitter (AWS architecture blog), so retries never stampede."""
+    return random.uniform(0, min(cap, base * 2 ** max(attempt - 1, 0)))
+
+
+def amplification_delay(delivery_id: str, low: float, high: float) -> float:
+    """A partner's delay, random across deliveries but fixed for one, so redelivery schedules the same."""
+    seeded = random.Random(delivery_id)
+    return seeded.uniform(low, high)
+
+
+class Ledger:
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._claim = redis.register_script(_CLAIM)
+        self._release_due = redis.register_script(_RELEASE_DUE)
+
+    async def claim(self, delivery: Delivery, lease_ms: int) -> Claim:
+        verdict, number = await self._claim(
+            keys=[self.keys.ledger(delivery.id), self.keys.pause(delivery.platform, delivery.agency)],
+            args=[
+                epoch_ms(now()),
+                lease_ms,
+                delivery.item_id,
+                delivery.agency,
+                delivery.platform,
+                delivery.action.value,
+            ],
+        )
+        return Claim(verdict.decode() if isinstance(verdict, bytes) else str(verdict), int(number))
+
+    async def state(self, delivery_id: str) -> dict[str, str]:
+        raw = await self.redis.hgetall(self.keys.ledger(delivery_id))  # type: ignore[misc]
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    # --- outcomes: each one MULTI with the acknowledgement of the entry that carried the work ---------
+
+    def _ack(self, pipe: Any, ack: tuple[str, str, str] | None) -> None:
+        if ack is not None:
+            stream, group, entry_id = ack
+            pipe.xack(stream, group, entry_id)
+
+    async def record_posted(
+        self, delivery: Delivery, post: PostRef, ack: tuple[str, str, str] | None
+    ) -> Result:
+        result = Result(delivery=delivery, state=DeliveryState.POSTED, post=post, at=now())
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                self.keys.ledger(delivery.id),
+                mapping={
+                    "state": DeliveryState.POSTED.value,
+                    "post_id": post.post_id,
+                    "url": post.url or "",
+                    "chat": post.chat or "",
+                    "updated_ms": epoch_ms(result.at),
+                },
+            )
+            pipe.hdel(self.keys.ledger(delivery.id), "lease_until")
+            pipe.xadd(self.keys.results, encode(result))
+            self._ack(pipe, ack)
+            await pipe.execute()
+        return result
+
+    async def record_dead(
+        self,
+        delivery: Delivery,
+        reason: DeadReason,
+        detail: str,
+        stage: str,
+        ack: tuple[str, str, str] | None,
+        attempts: int = 0,
+    ) -> DeadLetter:
+        moment = now()
+        letter = DeadLetter(
+            reason=reason,
+            detail=detail,
+            stage=stage,
+            item_id=delivery.item_id,
+            agency=delivery.agency,
+            platform=delivery.platform,
+            action=delivery.action,
+            attempts=attempts,
+            delivery=delivery,
+            at=moment,
+        )
+        result = Result(delivery=delivery, state=DeliveryState.DEAD, reason=reason, at=moment)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                self.keys.ledger(delivery.id),
+                mapping={
+                    "state": DeliveryState.DEAD.value,
+                    "reason": reason.value,
+                    "detail": detail,
+                    "item_id": delivery.item_id,
+                    "agency": delivery.agency,
+                    "platform": delivery.platform,
+                    "action": delivery.action.value,
+                    "updated_ms": epoch_ms(moment),
+                },
+            )
+            pipe.hdel(self.keys.ledger(delivery.id), "lease_until")
+            pipe.sadd(self.keys.item_deliveries(delivery.item_id), delivery.id)
+            pipe.xadd(self.keys.dead, encode(letter))
+            pipe.xadd(self.keys.results, encode(result))
+            self._ack(pipe, ack)
+            await pipe.execute()
+        return letter
+
+    async def dead_entry(self, letter: DeadLetter, ack: tuple[str, str, str] | None) -> None:
+        """A dead letter for an entry that never became a delivery (not JSON, unknown agency…)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(self.keys.dead, encode(letter))
+            self._ack(pipe, ack)
+            await pipe.execute()
+
+    async def reschedule(
+        self,
+        delivery: Delivery,
+        due: datetime,
+        ack: tuple[str, str, str] | None,
+        *,
+        pause_until: datetime | None = None,
+        refund_attempt: bool = False,
+    ) -> None:
+        """Send the delivery again at `due`; with `pause_until`, its whole account waits too."""
+        ledger_key = self.keys.ledger(delivery.id)
+        retry = delivery.model_copy(update={"attempt": delivery.attempt + 1})
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                ledger_key, mapping={"state": DeliveryState.RETRY_WAIT.value, "updated_ms": epoch_ms(now())}
+            )
+            pipe.hdel(ledger_key, "lease_until")
+            if refund_attempt:
+                pipe.hincrby(ledger_key, "attempts", -1)
+            if pause_until is not None:
+                pause_key = self.keys.pause(delivery.platform, delivery.agency)
+                pipe.set(pause_key, epoch_ms(pause_until), pxat=epoch_ms(pause_until) + 1000)
+            pipe.zadd(
+                self.keys.schedule,
+                {self.scheduled_member(self.keys.deliveries(delivery.platform), retry): epoch_ms(due)},
+            )
+            self._ack(pipe, ack)
+            await pipe.execute()
+
+    @staticmethod
+    def scheduled_member(stream: str, model: Delivery | Any) -> str:
+        return json.dumps(
+            {"stream": stream, "data": model.model_dump_json(exclude_none=True)}, sort_keys=True
+        )
+
+    async def release_due(self, limit: int = 500) -> int:
+        return int(await self._release_due(keys=[self.keys.schedule], args=[epoch_ms(now()), limit]))

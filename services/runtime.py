@@ -1,0 +1,111 @@
+"""The objects every service shares, built once by the composition root (`services.app`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from faststream.redis.parser.binary import BinaryMessageFormatV1
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from adapters import Adapter
+from services.config import Account, Network
+from services.keys import Keys
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Operational knobs; every one has an environment variable and a safe default."""
+
+    prefix: str = "hamafza"
+    batch_size: int = 50  # entries read per XREADGROUP
+    claim_idle_ms: int = 60_000  # a pending entry idle this long belongs to a dead consumer
+    max_deliveries: int = 5  # a stream entry delivered this often is poison
+    max_attempts: int = 6  # platform calls before a retryable failure becomes a dead letter
+    backoff_base_seconds: float = 2.0
+    backoff_cap_seconds: float = 900.0
+    scheduler_interval_seconds: float = 0.2
+    max_in_flight: int = 200  # concurrent platform calls per process
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {}
+        for name, default in cls.__dataclass_fields__.items():
+            raw = os.environ.get(f"HAMAFZA_{name.upper()}")
+            if raw is not None:
+                values[name] = type(default.default)(raw) if not isinstance(default.default, str) else raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+@dataclass
+class Runtime:
+    """Settings, the network, one adapter per platform and a Redis client: the whole world of a worker."""
+
+    settings: Settings
+    network: Network
+    adapters: dict[str, Adapter[Any]]
+    redis: Redis
+    redis_url: str
+    consumer: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+
+    @property
+    def keys(self) -> Keys:
+        return Keys(self.settings.prefix)
+
+    def account_label(self, account: Account) -> str:
+        return self.adapters[account.platform].account_label(account.credentials)
+
+    async def aclose(self) -> None:
+        for adapter in self.adapters.values():
+            await adapter.aclose()
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def encode(model: BaseModel) -> dict[str, str]:
+    """A stream entry's fields: one `data` field of JSON, readable by any Redis client."""
+    return {"data": model.model_dump_json(exclude_none=True)}
+
+
+class BadEntry(ValueError):
+    """A stream entry that is not a JSON object; the message says what it was."""
+
+
+def decode_entry(fields: dict[bytes, bytes]) -> dict[str, Any]:
+    """The JSON object of an entry written by redis-cli (`data`) or by FastStream (`__data__`)."""
+    if b"data" in fields:
+        raw = fields[b"data"]
+    elif b"__data__" in fields:
+        raw, _headers = BinaryMessageFormatV1.parse(fields[b"__data__"])
+    else:
+        names = ", ".join(sorted(key.decode("utf-8", "replace") for key in fields)) or "none"
+        raise BadEntry(
+            f"entry has no `data` field (fields: {names}); publish with XADD <stream> * data '<json>'"
+        )
+    try:
+        value = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BadEntry(f"`data` is not JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise BadEntry(f"`data` must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def preview(fields: dict[bytes, bytes], limit: int = 500) -> str:
+    """A printable, bounded copy of a raw entry, for dead letters."""
+    text = " ".join(
+        f"{k.decode('utf-8', 'replace')}={v.decode('utf-8', 'replace')}" for k, v in fields.items()
+    )
+    return text if len(text) <= limit else text[:limit] + "…"

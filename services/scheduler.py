@@ -1,0 +1,52 @@
+"""The scheduler: releases delayed work (publish_at, retries, staggered amplification) when due.
+
+Delayed entries live in a Redis sorted set, not in process timers, so they survive restarts; the
+release is one Lua script, so any number of schedulers may run side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.ledger import Ledger
+from services.logs import get_logger
+from services.runtime import Runtime
+
+log = get_logger("hamafza.scheduler")
+
+
+class Scheduler:
+    def __init__(self, runtime: Runtime, ledger: Ledger) -> None:
+        self.runtime = runtime
+        self.ledger = ledger
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    async def tick(self) -> int:
+        released = await self.ledger.release_due()
+        if released:
+            log.info("scheduler.released", count=released)
+        return released
+
+    async def run(self) -> None:
+        interval = self.runtime.settings.scheduler_interval_seconds
+        while not self._stopping.is_set():
+            try:
+                while await self.tick() >= 500:
+                    pass
+            except Exception:
+                log.exception("scheduler.tick_failed")
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=interval)
+            except TimeoutError:
+                pass
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._task = asyncio.create_task(self.run(), name="hamafza-scheduler")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            await self._task
+            self._task = None

@@ -1,0 +1,87 @@
+"""Reading back what happened: an item's deliveries, dead letters, and whether work is still in flight."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from schemas import DeadLetter
+from services.keys import Keys
+from services.runtime import decode_entry
+
+
+@dataclass(frozen=True)
+class DeliveryStatus:
+    delivery_id: str
+    item_id: str
+    agency: str
+    platform: str
+    action: str
+    state: str
+    post_id: str | None
+    url: str | None
+    reason: str | None
+    attempts: int
+
+
+async def item_deliveries(redis: Redis, keys: Keys, item_id: str) -> list[DeliveryStatus]:
+    ids = sorted(member.decode() for member in await redis.smembers(keys.item_deliveries(item_id)))  # type: ignore[misc]
+    async with redis.pipeline(transaction=False) as pipe:
+        for delivery_id in ids:
+            pipe.hgetall(keys.ledger(delivery_id))
+        rows: list[dict[bytes, bytes]] = await pipe.execute()
+    statuses = []
+    for delivery_id, row in zip(ids, rows, strict=True):
+        fields = {k.decode(): v.decode() for k, v in row.items()}
+        item, agency, platform, action = delivery_id.rsplit("/", 3)
+        statuses.append(
+            DeliveryStatus(
+                delivery_id=delivery_id,
+                item_id=item,
+                agency=agency,
+                platform=platform,
+                action=action,
+                state=fields.get("state", "scheduled"),
+                post_id=fields.get("post_id") or None,
+                url=fields.get("url") or None,
+                reason=fields.get("reason") or None,
+                attempts=int(fields.get("attempts", "0")),
+            )
+        )
+    return statuses
+
+
+async def dead_letters(redis: Redis, keys: Keys, count: int | None = None) -> list[tuple[str, DeadLetter]]:
+    entries = await redis.xrange(keys.dead, count=count)
+    return [
+        (entry_id.decode(), DeadLetter.model_validate(decode_entry(fields))) for entry_id, fields in entries
+    ]
+
+
+async def outstanding_work(redis: Redis, keys: Keys, streams: list[tuple[str, str]]) -> dict[str, Any]:
+    """Entries not yet read or not yet acknowledged per group, and delayed entries: zero means idle."""
+    unread = 0
+    pending = 0
+    for stream, group in streams:
+        if not await redis.exists(stream):
+            continue
+        last = await redis.xrevrange(stream, count=1)
+        for info in await redis.xinfo_groups(stream):
+            name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
+            if name != group:
+                continue
+            pending += int(info["pending"])
+            delivered = info["last-delivered-id"]
+            delivered = delivered.decode() if isinstance(delivered, bytes) else delivered
+            if last and _id_tuple(last[0][0].decode()) > _id_tuple(delivered):
+                unread += 1
+    scheduled = int(await redis.zcard(keys.schedule))
+    return {"unread_streams": unread, "pending": pending, "scheduled": scheduled,
+            "idle": unread == 0 and pending == 0 and scheduled == 0}  # fmt: skip
+
+
+def _id_tuple(entry_id: str) -> tuple[int, int]:
+    milliseconds, _, sequence = entry_id.partition("-")
+    return int(milliseconds), int(sequence or 0)

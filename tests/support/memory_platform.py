@@ -1,0 +1,72 @@
+"""An in-memory platform behind the real adapter interface: the fake for pipeline tests that are
+about Hamafza's own guarantees rather than any one platform's HTTP API."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from pydantic import BaseModel
+
+from adapters import (
+    Adapter,
+    AmbiguousError,
+    AuthError,
+    PermanentError,
+    Posted,
+    RateLimitedError,
+    RetryableError,
+)
+from schemas import Action, Delivery, PostRef
+
+
+class MemoryCredentials(BaseModel):
+    handle: str
+    token: str = "memory-secret-token"
+
+
+class MemoryPlatform(Adapter[MemoryCredentials]):
+    platform: ClassVar[str] = "memory"
+    title: ClassVar[str] = "حافظه"
+    credentials_model = MemoryCredentials
+    default_api_base = "memory://"
+    amplify_actions = frozenset({Action.FORWARD})
+    text_limit: ClassVar[int] = 200
+    secret_fields = frozenset({"token"})
+
+    def __init__(self, api_base: str | None = None, timeout_seconds: float = 5.0) -> None:
+        super().__init__(api_base, timeout_seconds)
+        self.posts: list[tuple[str, Delivery]] = []
+        self.failures: list[Exception] = []  # raised, in order, by the next calls
+        self._ids = itertools.count(1)
+        self.commit_then_fail = False
+
+    def account_label(self, credentials: MemoryCredentials) -> str:
+        return f"memory:{credentials.handle}"
+
+    async def _send(self, credentials: MemoryCredentials, delivery: Delivery) -> Posted:
+        if self.failures and not self.commit_then_fail:
+            raise self.failures.pop(0)
+        post_id = str(next(self._ids))
+        self.posts.append((credentials.handle, delivery))
+        if self.failures:
+            raise self.failures.pop(0)
+        return Posted(
+            post_id=post_id, url=f"memory://{credentials.handle}/{post_id}", chat=credentials.handle
+        )
+
+    async def publish(self, credentials: MemoryCredentials, delivery: Delivery) -> Posted:
+        return await self._send(credentials, delivery)
+
+    async def amplify(self, credentials: MemoryCredentials, delivery: Delivery, source: PostRef) -> Posted:
+        return await self._send(credentials, delivery)
+
+
+ERRORS = {
+    "retryable": lambda: RetryableError("503 Service Unavailable"),
+    "rate_limited": lambda: RateLimitedError("429 Too Many Requests", datetime.now(UTC)),
+    "auth": lambda: AuthError("401 Unauthorized"),
+    "permanent": lambda: PermanentError("400 Bad Request: message is too long"),
+    "ambiguous": lambda: AmbiguousError("connection dropped after sending"),
+}
