@@ -114,7 +114,9 @@ class Sandbox:
         self.latency_ms: dict[str, float] = {}
         # Ids increase across platforms and restarts of a fake, like snowflakes do.
         self.ids = itertools.count(int(time.time() * 1000) * 1000)
-        self.fakes = {name: cls(self) for name, cls in fakes.items() if platforms is None or name in platforms}
+        self.fakes = {
+            name: cls(self) for name, cls in fakes.items() if platforms is None or name in platforms
+        }
 
     def posts_on(self, platform: str) -> list[SandboxPost]:
         return [post for post in self.posts if post.platform == platform]
@@ -229,7 +231,5 @@ async def serve(host: str = "127.0.0.1", port: int = 0, platforms: list[str] | N
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    server = site._server
-    assert server is not None and server.sockets  # noqa: S101 - started just above
-    bound_port = server.sockets[0].getsockname()[1]
+    bound_port = runner.addresses[0][1]
     return RunningSandbox(sandbox, runner, f"http://{host}:{bound_port}")

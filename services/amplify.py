@@ -107,8 +107,13 @@ class Amplify:
             await pipe.execute()
         for delivery, delay in planned:
             with structlog.contextvars.bound_contextvars(
-                item_id=delivery.item_id, agency=delivery.agency, platform=delivery.platform,
-                action=delivery.action.value, origin_agency=delivery.origin_agency,
-                account=self.runtime.account_label(self.runtime.network.accounts[(delivery.agency, delivery.platform)]),
-            ):  # fmt: skip
+                item_id=delivery.item_id,
+                agency=delivery.agency,
+                platform=delivery.platform,
+                action=delivery.action.value,
+                origin_agency=delivery.origin_agency,
+                account=self.runtime.account_label(
+                    self.runtime.network.accounts[(delivery.agency, delivery.platform)]
+                ),
+            ):
                 log.info("amplification.scheduled", in_seconds=round(delay, 1))

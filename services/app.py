@@ -123,8 +123,16 @@ def build_workers(runtime: Runtime, services: Iterable[str] = SERVICES) -> Worke
 
     def wire(stream: str, group: str, handler: Any) -> None:
         streams.append((stream, group))
-        consume(broker, runtime.redis, stream=stream, group=group, consumer=runtime.consumer, handler=handler,
-                batch_size=settings.batch_size, claim_idle_ms=settings.claim_idle_ms)  # fmt: skip
+        consume(
+            broker,
+            runtime.redis,
+            stream=stream,
+            group=group,
+            consumer=runtime.consumer,
+            handler=handler,
+            batch_size=settings.batch_size,
+            claim_idle_ms=settings.claim_idle_ms,
+        )
 
     if "fanout" in chosen:
         wire(keys.items, fanout.GROUP, fanout.FanOut(runtime, ledger).handle)

@@ -61,8 +61,8 @@ async def ensure_group(redis: Redis, stream: str, group: str) -> None:
             raise
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def consume(
@@ -79,7 +79,7 @@ def consume(
     """Register a reader and a claimer for `stream` in `group`, both feeding `handler`."""
 
     async def on_batch(body: list[Any], msg: RedisBatchStreamMessage, claimed: bool) -> None:
-        raw = msg.raw_message
+        raw: Any = msg.raw_message  # with `entries` added by _keep_raw
         ids = [_text(entry_id) for entry_id in raw["message_ids"]]
         counts = {entry_id: 1 for entry_id in ids}
         if claimed and ids:

@@ -65,8 +65,14 @@ class Deliver:
             delivery = Delivery.model_validate(decode_entry(entry.fields))
         except (BadEntry, ValidationError) as error:
             detail = describe_validation(error) if isinstance(error, ValidationError) else str(error)
-            letter = DeadLetter(reason=DeadReason.INVALID_ENTRY, detail=f"not a delivery: {detail}", stage=STAGE,
-                                entry=preview(entry.fields), attempts=entry.deliveries, at=now())  # fmt: skip
+            letter = DeadLetter(
+                reason=DeadReason.INVALID_ENTRY,
+                detail=f"not a delivery: {detail}",
+                stage=STAGE,
+                entry=preview(entry.fields),
+                attempts=entry.deliveries,
+                at=now(),
+            )
             await self.ledger.dead_entry(letter, entry.ack)
             log.warning(
                 "delivery.dead_lettered", reason=letter.reason.value, detail=letter.detail, entry_id=entry.id
@@ -83,12 +89,20 @@ class Deliver:
             delivery_id=delivery.id,
         ):
             if account is None or adapter is None:
-                await self._dead(delivery, entry, DeadReason.NO_ACCOUNT,
-                                 f"{delivery.agency!r} has no {delivery.platform} account any more; fix the network file, then replay")  # fmt: skip
+                await self._dead(
+                    delivery,
+                    entry,
+                    DeadReason.NO_ACCOUNT,
+                    f"{delivery.agency!r} has no {delivery.platform} account any more; fix the network file, then replay",
+                )
                 return
             if entry.deliveries > self.runtime.settings.max_deliveries:
-                await self._dead(delivery, entry, DeadReason.POISON,
-                                 f"entry failed {entry.deliveries - 1} times; see the worker logs")  # fmt: skip
+                await self._dead(
+                    delivery,
+                    entry,
+                    DeadReason.POISON,
+                    f"entry failed {entry.deliveries - 1} times; see the worker logs",
+                )
                 return
             await self._deliver(delivery, entry, account, adapter)
 
@@ -127,8 +141,13 @@ class Deliver:
             await self._retry(delivery, entry, attempts, str(error))
         except AuthError as error:
             log.error("account.auth_failed", detail=str(error), alert=True)
-            await self._dead(delivery, entry, DeadReason.AUTH_FAILED,
-                             f"{error}; renew the account's credentials, then `hamafza dlq replay`", attempts)  # fmt: skip
+            await self._dead(
+                delivery,
+                entry,
+                DeadReason.AUTH_FAILED,
+                f"{error}; renew the account's credentials, then `hamafza dlq replay`",
+                attempts,
+            )
         except PermanentError as error:
             await self._dead(delivery, entry, DeadReason.CONTENT_REJECTED, str(error), attempts)
         except (AmbiguousError, TimeoutError) as error:
@@ -150,16 +169,26 @@ class Deliver:
         return await adapter.amplify(account.credentials, delivery, delivery.source)
 
     async def _posted(self, delivery: Delivery, entry: Entry, posted: Posted) -> None:
-        post = PostRef(platform=delivery.platform, agency=delivery.agency, post_id=posted.post_id,
-                       chat=posted.chat, url=posted.url)  # fmt: skip
+        post = PostRef(
+            platform=delivery.platform,
+            agency=delivery.agency,
+            post_id=posted.post_id,
+            chat=posted.chat,
+            url=posted.url,
+        )
         await self.ledger.record_posted(delivery, post, entry.ack)
         log.info("delivery.posted", post_id=post.post_id, url=post.url)
 
     async def _retry(self, delivery: Delivery, entry: Entry, attempts: int, detail: str) -> None:
         settings = self.runtime.settings
         if attempts >= settings.max_attempts:
-            await self._dead(delivery, entry, DeadReason.RETRIES_EXHAUSTED,
-                             f"{detail}; failed {attempts} times, replay when the platform is back", attempts)  # fmt: skip
+            await self._dead(
+                delivery,
+                entry,
+                DeadReason.RETRIES_EXHAUSTED,
+                f"{detail}; failed {attempts} times, replay when the platform is back",
+                attempts,
+            )
             return
         delay = backoff_seconds(attempts, settings.backoff_base_seconds, settings.backoff_cap_seconds)
         await self.ledger.reschedule(delivery, now() + timedelta(seconds=delay), entry.ack)
@@ -177,12 +206,22 @@ class Deliver:
         try:
             found = await adapter.reconcile(account.credentials, delivery)
         except CannotReconcile as error:
-            await self._dead(delivery, entry, DeadReason.UNCONFIRMED,
-                             f"{why}; {error}. Check the account: if the post is missing, `hamafza dlq replay`", attempts)  # fmt: skip
+            await self._dead(
+                delivery,
+                entry,
+                DeadReason.UNCONFIRMED,
+                f"{why}; {error}. Check the account: if the post is missing, `hamafza dlq replay`",
+                attempts,
+            )
             return
         except Exception as error:
-            await self._dead(delivery, entry, DeadReason.UNCONFIRMED,
-                             f"{why}; checking failed too ({type(error).__name__}: {error}). Check the account by hand", attempts)  # fmt: skip
+            await self._dead(
+                delivery,
+                entry,
+                DeadReason.UNCONFIRMED,
+                f"{why}; checking failed too ({type(error).__name__}: {error}). Check the account by hand",
+                attempts,
+            )
             return
         if found is not None:
             log.info("delivery.reconciled", post_id=found.post_id, detail=why)

@@ -69,15 +69,23 @@ def start_embedded(
     chosen = port or _free_port()
     command = [
         executable,
-        "--port", str(chosen),
-        "--bind", "127.0.0.1",
-        "--dir", str(workdir),
-        "--save", "",
-        "--appendonly", "yes" if appendonly else "no",
-        "--daemonize", "no",
-        "--loglevel", "warning",
-        "--logfile", str(workdir / "redis.log"),
-    ]  # fmt: skip
+        "--port",
+        str(chosen),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(workdir),
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if appendonly else "no",
+        "--daemonize",
+        "no",
+        "--loglevel",
+        "warning",
+        "--logfile",
+        str(workdir / "redis.log"),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server = EmbeddedRedis(process, chosen, workdir)
     deadline = time.monotonic() + 15

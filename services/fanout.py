@@ -54,8 +54,14 @@ class FanOut:
             at=now(),
         )
         await self.ledger.dead_entry(letter, entry.ack)
-        log.warning("item.dead_lettered", entry_id=entry.id, reason=reason.value, detail=detail,
-                    item_id=letter.item_id, agency=letter.agency)  # fmt: skip
+        log.warning(
+            "item.dead_lettered",
+            entry_id=entry.id,
+            reason=reason.value,
+            detail=detail,
+            item_id=letter.item_id,
+            agency=letter.agency,
+        )
 
     async def handle_entry(self, entry: Entry) -> None:
         settings, keys = self.runtime.settings, self.runtime.keys
@@ -80,8 +86,12 @@ class FanOut:
         agency = network.agencies.get(item.agency)
         with structlog.contextvars.bound_contextvars(item_id=item.id, agency=item.agency):
             if agency is None:
-                await self._dead(entry, DeadReason.UNKNOWN_AGENCY,
-                                 f"agency {item.agency!r} is not in the network file; add it, then replay", item)  # fmt: skip
+                await self._dead(
+                    entry,
+                    DeadReason.UNKNOWN_AGENCY,
+                    f"agency {item.agency!r} is not in the network file; add it, then replay",
+                    item,
+                )
                 return
             if item.publish_at is not None and item.publish_at > now():
                 member = Ledger.scheduled_member(keys.items, item)
@@ -122,8 +132,13 @@ class FanOut:
                 )
                 continue
             if runtime.network.account(item.agency, platform) is None:
-                refusals.append((delivery, DeadReason.NO_ACCOUNT,
-                                 f"agency {item.agency!r} has no {platform} account in the network file"))  # fmt: skip
+                refusals.append(
+                    (
+                        delivery,
+                        DeadReason.NO_ACCOUNT,
+                        f"agency {item.agency!r} has no {platform} account in the network file",
+                    )
+                )
                 continue
             try:
                 text = adapter.render(item)
@@ -142,7 +157,7 @@ class FanOut:
                     "text": item.text,
                     "entry_id": entry.id,
                     "received_ms": epoch_ms(moment),
-                },  # fmt: skip
+                },
             )
             pipe.zadd(keys.item_index, {item.id: epoch_ms(moment)}, nx=True)
             for delivery in deliveries:
@@ -152,12 +167,21 @@ class FanOut:
                 pipe.xack(*entry.ack)
             await pipe.execute()
         for delivery in deliveries:
-            log.info("delivery.queued", platform=delivery.platform, action=delivery.action.value,
-                     account=runtime.account_label(runtime.network.accounts[(item.agency, delivery.platform)]))  # fmt: skip
+            log.info(
+                "delivery.queued",
+                platform=delivery.platform,
+                action=delivery.action.value,
+                account=runtime.account_label(runtime.network.accounts[(item.agency, delivery.platform)]),
+            )
         for index, (delivery, reason, detail) in enumerate(refusals):
             last = index == len(refusals) - 1
             await self.ledger.record_dead(delivery, reason, detail, STAGE, entry.ack if last else None)
-            log.warning("delivery.dead_lettered", platform=delivery.platform, action=delivery.action.value,
-                        reason=reason.value, detail=detail)  # fmt: skip
+            log.warning(
+                "delivery.dead_lettered",
+                platform=delivery.platform,
+                action=delivery.action.value,
+                reason=reason.value,
+                detail=detail,
+            )
         if not deliveries and not refusals:
             log.warning("item.no_targets", detail="the agency has no accounts; nothing to post")

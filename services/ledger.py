@@ -98,7 +98,7 @@ class Ledger:
         return Claim(verdict.decode() if isinstance(verdict, bytes) else str(verdict), int(number))
 
     async def state(self, delivery_id: str) -> dict[str, str]:
-        raw = await self.redis.hgetall(self.keys.ledger(delivery_id))  # type: ignore[misc]
+        raw: Any = await self.redis.hgetall(self.keys.ledger(delivery_id))
         return {k.decode(): v.decode() for k, v in raw.items()}
 
     # --- outcomes: each one MULTI with the acknowledgement of the entry that carried the work ---------

@@ -12,6 +12,7 @@ from typing import Any
 from faststream.redis.parser.binary import BinaryMessageFormatV1
 from pydantic import BaseModel
 from redis.asyncio import Redis
+from redis.typing import EncodableT, FieldT
 
 from adapters import Adapter
 from services.config import Account, Network
@@ -35,10 +36,11 @@ class Settings:
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
         values: dict[str, Any] = {}
-        for name, default in cls.__dataclass_fields__.items():
+        defaults = cls()
+        for name in cls.__dataclass_fields__:
             raw = os.environ.get(f"HAMAFZA_{name.upper()}")
             if raw is not None:
-                values[name] = type(default.default)(raw) if not isinstance(default.default, str) else raw
+                values[name] = type(getattr(defaults, name))(raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -74,7 +76,7 @@ def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def encode(model: BaseModel) -> dict[str, str]:
+def encode(model: BaseModel) -> dict[FieldT, EncodableT]:
     """A stream entry's fields: one `data` field of JSON, readable by any Redis client."""
     return {"data": model.model_dump_json(exclude_none=True)}
 

@@ -7,6 +7,7 @@ release is one Lua script, so any number of schedulers may run side by side.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from services.ledger import Ledger
 from services.logs import get_logger
@@ -36,10 +37,8 @@ class Scheduler:
                     pass
             except Exception:
                 log.exception("scheduler.tick_failed")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=interval)
-            except TimeoutError:
-                pass
 
     def start(self) -> None:
         self._stopping.clear()

@@ -27,7 +27,8 @@ class DeliveryStatus:
 
 
 async def item_deliveries(redis: Redis, keys: Keys, item_id: str) -> list[DeliveryStatus]:
-    ids = sorted(member.decode() for member in await redis.smembers(keys.item_deliveries(item_id)))  # type: ignore[misc]
+    members: Any = await redis.smembers(keys.item_deliveries(item_id))
+    ids = sorted(member.decode() for member in members)
     async with redis.pipeline(transaction=False) as pipe:
         for delivery_id in ids:
             pipe.hgetall(keys.ledger(delivery_id))
@@ -54,7 +55,7 @@ async def item_deliveries(redis: Redis, keys: Keys, item_id: str) -> list[Delive
 
 
 async def dead_letters(redis: Redis, keys: Keys, count: int | None = None) -> list[tuple[str, DeadLetter]]:
-    entries = await redis.xrange(keys.dead, count=count)
+    entries: Any = await redis.xrange(keys.dead, count=count)
     return [
         (entry_id.decode(), DeadLetter.model_validate(decode_entry(fields))) for entry_id, fields in entries
     ]
@@ -67,7 +68,7 @@ async def outstanding_work(redis: Redis, keys: Keys, streams: list[tuple[str, st
     for stream, group in streams:
         if not await redis.exists(stream):
             continue
-        last = await redis.xrevrange(stream, count=1)
+        last: Any = await redis.xrevrange(stream, count=1)
         for info in await redis.xinfo_groups(stream):
             name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
             if name != group:
@@ -78,8 +79,12 @@ async def outstanding_work(redis: Redis, keys: Keys, streams: list[tuple[str, st
             if last and _id_tuple(last[0][0].decode()) > _id_tuple(delivered):
                 unread += 1
     scheduled = int(await redis.zcard(keys.schedule))
-    return {"unread_streams": unread, "pending": pending, "scheduled": scheduled,
-            "idle": unread == 0 and pending == 0 and scheduled == 0}  # fmt: skip
+    return {
+        "unread_streams": unread,
+        "pending": pending,
+        "scheduled": scheduled,
+        "idle": unread == 0 and pending == 0 and scheduled == 0,
+    }
 
 
 def _id_tuple(entry_id: str) -> tuple[int, int]:

@@ -46,8 +46,14 @@ def network_document() -> dict[str, Any]:
 async def runtime(redis_url: str, prefix: str, redis: Redis) -> AsyncIterator[Runtime]:
     registry: dict[str, Any] = {"memory": MemoryPlatform}
     network = parse_network(network_document(), registry)
-    settings = Settings(prefix=prefix, claim_idle_ms=300, backoff_base_seconds=0.05, backoff_cap_seconds=0.2,
-                        scheduler_interval_seconds=0.05, max_attempts=3)  # fmt: skip
+    settings = Settings(
+        prefix=prefix,
+        claim_idle_ms=300,
+        backoff_base_seconds=0.05,
+        backoff_cap_seconds=0.2,
+        scheduler_interval_seconds=0.05,
+        max_attempts=3,
+    )
     built = build_runtime(network, redis_url, settings, registry)
     yield built
 
@@ -67,8 +73,10 @@ async def test_one_xadd_posts_once_and_every_partner_amplifies_once(runtime: Run
         await wait_idle(workers)
     posts = platform(runtime).posts
     assert sorted((handle, d.action.value) for handle, d in posts) == [
-        ("khz-ports", "forward"), ("khz-rail", "forward"), ("khz-roads", "publish")
-    ]  # fmt: skip
+        ("khz-ports", "forward"),
+        ("khz-rail", "forward"),
+        ("khz-roads", "publish"),
+    ]
     statuses = await item_deliveries(redis, runtime.keys, "tw-1")
     assert {s.state for s in statuses} == {"posted"} and len(statuses) == 3
     forwards = [d for _, d in posts if d.action.value == "forward"]
