@@ -41,6 +41,7 @@ class MemoryPlatform(Adapter[MemoryCredentials]):
         self.failures: list[Exception] = []  # raised, in order, by the next calls
         self._ids = itertools.count(1)
         self.commit_then_fail = False
+        self.can_reconcile = False
 
     def account_label(self, credentials: MemoryCredentials) -> str:
         return f"memory:{credentials.handle}"
@@ -58,6 +59,14 @@ class MemoryPlatform(Adapter[MemoryCredentials]):
 
     async def publish(self, credentials: MemoryCredentials, delivery: Delivery) -> Posted:
         return await self._send(credentials, delivery)
+
+    async def reconcile(self, credentials: MemoryCredentials, delivery: Delivery) -> Posted | None:
+        if not self.can_reconcile:
+            return await super().reconcile(credentials, delivery)
+        for index, (handle, posted) in enumerate(self.posts, start=1):
+            if handle == credentials.handle and posted.id == delivery.id:
+                return Posted(post_id=str(index), url=f"memory://{handle}/{index}", chat=handle)
+        return None
 
     async def amplify(self, credentials: MemoryCredentials, delivery: Delivery, source: PostRef) -> Posted:
         return await self._send(credentials, delivery)
