@@ -155,7 +155,9 @@ class Sandbox:
             await handler(request)
             if request.transport is not None:
                 request.transport.abort()
-            raise ConnectionResetError("sandbox dropped the response")
+            # Returned rather than raised: aiohttp quietly drops a response it cannot write, but
+            # logs a raised error with a traceback, which reads as a sandbox crash.
+            return web.Response(status=204)
 
         return middleware
 

@@ -80,7 +80,7 @@ class Workers:
         await self.prepare()
         await self.broker.start()
         if self.scheduler is not None:
-            self.scheduler.start()
+            await self.scheduler.start()
 
     async def stop(self) -> None:
         if self.scheduler is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 from rich.console import Console
 from rich.table import Table
@@ -185,8 +186,16 @@ def dlq_list(
     for column in ("id", "reason", "item", "agency", "platform", "action", "attempts", "detail"):
         table.add_column(column, overflow="fold")
     for entry_id, letter in letters:
-        table.add_row(entry_id, letter.reason.value, letter.item_id or "", letter.agency or "", letter.platform or "",
-                      letter.action.value if letter.action else "", str(letter.attempts), letter.detail)  # fmt: skip
+        table.add_row(
+            entry_id,
+            letter.reason.value,
+            letter.item_id or "",
+            letter.agency or "",
+            letter.platform or "",
+            letter.action.value if letter.action else "",
+            str(letter.attempts),
+            letter.detail,
+        )
     console.print(table)
 
 
@@ -195,7 +204,7 @@ def schema(
     out: Annotated[Path | None, typer.Option(help="Write one .json file per model here.")] = None,
 ) -> None:
     """JSON Schema of the wire format and the network file."""
-    models = {
+    models: dict[str, type[BaseModel]] = {
         "item": Item,
         "delivery": Delivery,
         "result": Result,
@@ -233,10 +242,8 @@ def sandbox(
         finally:
             await running.stop()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(forever())
-    except KeyboardInterrupt:
-        pass
 
 
 @app.command()

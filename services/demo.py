@@ -46,6 +46,8 @@ async def _clear(redis: Redis, prefix: str) -> None:
 
 async def run_demo(preferred_redis: str | None, *, verbose: bool, console: Console) -> int:
     configure(level="INFO" if verbose else "CRITICAL")
+    if not console.is_terminal:
+        console = Console(width=150)  # a log file or CI: no terminal width to follow
     with find_redis(preferred_redis) as url:
         console.print(f"[bold]Redis[/bold] {url}")
         sandbox = await serve()
@@ -79,7 +81,7 @@ async def _run(url: str, sandbox_url: str, sandbox_posts: list[Any], console: Co
     finally:
         await workers.stop()
     elapsed = time.monotonic() - started
-    _summary(statuses, network.agencies, console)
+    _summary(statuses, console)
     posted = [s for s in statuses if s.state == "posted"]
     if letters:
         table = Table(title="نامه‌های مرده (dead letters)", title_justify="right")
@@ -107,8 +109,13 @@ async def _watch(workers: Any, item_ids: list[str], console: Console, timeout: f
     runtime = workers.runtime
     deadline = time.monotonic() + timeout
     idle_rounds = 0
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  console=console, transient=True) as progress:  # fmt: skip
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        console=console,
+        transient=True,
+    ) as progress:
         task = progress.add_task("deliveries", total=None)
         while time.monotonic() < deadline:
             statuses = [s for i in item_ids for s in await item_deliveries(runtime.redis, runtime.keys, i)]
@@ -123,15 +130,14 @@ async def _watch(workers: Any, item_ids: list[str], console: Console, timeout: f
     return False
 
 
-def _summary(statuses: list[DeliveryStatus], agencies: Any, console: Console) -> None:
+def _summary(statuses: list[DeliveryStatus], console: Console) -> None:
     table = Table(title="هم‌افزا — خلاصه انتشار و بازنشر", title_justify="right", show_lines=False)
     for column in ("item", "agency", "platform", "action", "state", "post / reason"):
         table.add_column(column, overflow="fold")
     for status in sorted(statuses, key=lambda s: (s.item_id, s.action != "publish", s.platform, s.agency)):
-        agency = agencies[status.agency].name if status.agency in agencies else status.agency
         table.add_row(
             status.item_id,
-            agency,
+            status.agency,
             status.platform,
             ACTION_LABELS.get(status.action, status.action),
             STATE_LABELS.get(status.state, status.state),

@@ -40,7 +40,8 @@ class Scheduler:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=interval)
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        # async, so that FastStream's startup hook runs it in the event loop, not in a thread
         self._stopping.clear()
         self._task = asyncio.create_task(self.run(), name="hamafza-scheduler")
 

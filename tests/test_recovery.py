@@ -21,8 +21,13 @@ from tests.test_pipeline import network_document
 @pytest.fixture
 async def runtime(redis_url: str, prefix: str, redis: Redis) -> AsyncIterator[Runtime]:
     registry: dict[str, Any] = {"memory": MemoryPlatform}
-    settings = Settings(prefix=prefix, claim_idle_ms=200, max_deliveries=3, scheduler_interval_seconds=0.05,
-                        backoff_base_seconds=0.05)  # fmt: skip
+    settings = Settings(
+        prefix=prefix,
+        claim_idle_ms=200,
+        max_deliveries=3,
+        scheduler_interval_seconds=0.05,
+        backoff_base_seconds=0.05,
+    )
     yield build_runtime(parse_network(network_document(), registry), redis_url, settings, registry)
 
 
@@ -51,9 +56,15 @@ async def test_entries_a_dead_consumer_held_are_claimed_and_posted_once(
 
 def stranded_delivery() -> Delivery:
     return Delivery(
-        id=Delivery.make_id("crash", "khz-roads", "memory", Action.PUBLISH), item_id="crash", agency="khz-roads",
-        platform="memory", action=Action.PUBLISH, origin_agency="khz-roads", text="پس از سقوط", amplify=False,
-    )  # fmt: skip
+        id=Delivery.make_id("crash", "khz-roads", "memory", Action.PUBLISH),
+        item_id="crash",
+        agency="khz-roads",
+        platform="memory",
+        action=Action.PUBLISH,
+        origin_agency="khz-roads",
+        text="پس از سقوط",
+        amplify=False,
+    )
 
 
 async def strand(runtime: Runtime, redis: Redis, delivery: Delivery) -> None:

@@ -1,0 +1,358 @@
+"""X (Twitter) through tweepy's `AsyncClient`, with OAuth 1.0a user context.
+
+Text only: tweepy 4.17's `Client`/`AsyncClient` has no media upload (X moved uploads to the v2
+media endpoints, which tweepy does not wrap), so `media_limit` is 0 and a delivery's media are not
+sent. Links still unfurl into cards on X.
+
+`AsyncClient` hard-codes `https://api.twitter.com`; every request goes through one aiohttp session
+per adapter whose client middleware moves it onto `api_base` (the sandbox, or a proxy), path prefix
+included. OAuth signatures stay computed for the real URL, which is what X would verify.
+
+X has no idempotency key. A tweet whose response was lost is found again in the account's recent
+tweets (`reconcile`), and resending identical text is refused with 403 "duplicate content", which
+`publish` turns back into the existing post. A retweet is naturally idempotent: X answers a second
+one with 403 "already retweeted".
+"""
+
+from __future__ import annotations
+
+import html
+import unicodedata
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import aiohttp
+import twitter_text
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from tweepy import (
+    BadRequest,
+    Forbidden,
+    HTTPException,
+    NotFound,
+    TooManyRequests,
+    TwitterServerError,
+    Unauthorized,
+)
+from tweepy.asynchronous import AsyncClient
+from yarl import URL
+
+from adapters import register
+from adapters.base import (
+    Adapter,
+    AmbiguousError,
+    AuthError,
+    DeliveryError,
+    PermanentError,
+    Posted,
+    RateLimitedError,
+    RetryableError,
+)
+from schemas import Action, Delivery, PostRef
+
+X_HOST = "https://api.twitter.com"
+TWEET_URL = "https://x.com/i/web/status/{id}"
+DEFAULT_RATE_WINDOW = timedelta(minutes=15)
+# X's user timeline endpoint returns at most 100 tweets a page; reconcile looks no further back.
+RECENT_TWEETS = 100
+# 403s that mean the app or token lacks a permission: a person fixes those, as with a 401.
+PERMISSION_PROBLEMS = ("/oauth1-permissions", "/client-forbidden", "/unsupported-authentication")
+
+
+class XCredentials(BaseModel):
+    """An account's OAuth 1.0a keys: the app's consumer pair and the user's access pair."""
+
+    # Validation errors would otherwise quote the rejected value, which is a secret.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, hide_input_in_errors=True, str_strip_whitespace=True
+    )
+
+    consumer_key: str = Field(min_length=1, repr=False)
+    consumer_secret: str = Field(min_length=1, repr=False)
+    access_token: str = Field(min_length=1, repr=False)
+    access_token_secret: str = Field(min_length=1, repr=False)
+
+    @field_validator("access_token")
+    @classmethod
+    def _is_user_token(cls, value: str) -> str:
+        # tweepy takes the acting user's id from this prefix without asking X, so it must be there.
+        user_id, dash, rest = value.partition("-")
+        if not (user_id.isdigit() and dash and rest):
+            raise ValueError("access_token must look like '<numeric user id>-<token>', as X issues them")
+        return value
+
+    @property
+    def user_id(self) -> str:
+        return self.access_token.partition("-")[0]
+
+
+class _DuplicateContent(PermanentError):
+    """X refused identical text from the same account: our earlier attempt probably went out."""
+
+
+class _AlreadyRetweeted(PermanentError):
+    """X refused a second retweet of the same tweet: our earlier attempt went out."""
+
+
+@register
+class XAdapter(Adapter[XCredentials]):
+    """Publish, retweet and quote on X; reconcile a lost publish or quote from the user timeline."""
+
+    platform: ClassVar[str] = "x"
+    title: ClassVar[str] = "ایکس (توییتر)"
+    credentials_model: ClassVar[type[BaseModel]] = XCredentials
+    default_api_base: ClassVar[str] = X_HOST
+    amplify_actions: ClassVar[frozenset[Action]] = frozenset({Action.RETWEET, Action.QUOTE})
+    text_limit: ClassVar[int] = 280
+    media_limit: ClassVar[int] = 0
+    secret_fields: ClassVar[frozenset[str]] = frozenset(
+        {"consumer_key", "consumer_secret", "access_token", "access_token_secret"}
+    )
+
+    def __init__(self, api_base: str | None = None, timeout_seconds: float = 20.0) -> None:
+        super().__init__(api_base, timeout_seconds)
+        self._http: aiohttp.ClientSession | None = None
+        self._clients: dict[XCredentials, AsyncClient] = {}
+
+    def measure(self, text: str) -> int:
+        """X's weighted length: links 23, Persian letters 1, emoji and CJK 2 (twitter-text v3)."""
+        return int(twitter_text.parse_tweet(text).weightedLength)
+
+    def account_label(self, credentials: XCredentials) -> str:
+        return f"x:{credentials.user_id}"
+
+    # --- deliveries ------------------------------------------------------------------------------
+
+    async def publish(self, credentials: XCredentials, delivery: Delivery) -> Posted:
+        try:
+            return await self._tweet(credentials, delivery.text)
+        except _DuplicateContent:
+            return await self._already_posted(credentials, delivery)
+
+    async def amplify(self, credentials: XCredentials, delivery: Delivery, source: PostRef) -> Posted:
+        if delivery.action == Action.QUOTE:
+            try:
+                return await self._tweet(credentials, delivery.text, quote_tweet_id=source.post_id)
+            except _DuplicateContent:
+                return await self._already_posted(credentials, delivery)
+        if delivery.action == Action.RETWEET:
+            # X gives a retweet no id of its own in v2; one retweet per source per account makes this unique.
+            # "Already retweeted" means an earlier attempt of ours went through: the same success.
+            with suppress(_AlreadyRetweeted):
+                await self._call(credentials, lambda client: client.retweet(source.post_id, user_auth=True))
+            return Posted(post_id=f"rt-{source.post_id}", url=TWEET_URL.format(id=source.post_id))
+        return await super().amplify(credentials, delivery, source)
+
+    async def reconcile(self, credentials: XCredentials, delivery: Delivery) -> Posted | None:
+        """The account's recent tweet with this delivery's text, if any.
+
+        Texts are compared after `comparable()`: X returns links rewritten to t.co and `&<>` HTML-
+        escaped, so links count as equal whatever they point to and entities are decoded first. Only
+        the newest 100 tweets are searched; an account that tweeted more since would need a person.
+        A retweet is never reconciled: resending it is harmless, as X refuses a second one.
+        """
+        if delivery.action == Action.RETWEET:
+            return None
+        wanted = comparable(delivery.text)
+        response = await self._call(
+            credentials,
+            lambda client: client.get_users_tweets(
+                id=credentials.user_id, max_results=RECENT_TWEETS, user_auth=True
+            ),
+            write=False,
+        )
+        for tweet in response.data or []:
+            if comparable(tweet.text) == wanted:
+                return Posted(post_id=str(tweet.id), url=TWEET_URL.format(id=tweet.id))
+        return None
+
+    async def aclose(self) -> None:
+        self._clients.clear()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    async def _tweet(self, credentials: XCredentials, text: str, quote_tweet_id: str | None = None) -> Posted:
+        response = await self._call(
+            credentials,
+            lambda client: client.create_tweet(text=text, quote_tweet_id=quote_tweet_id, user_auth=True),
+        )
+        tweet_id = str(response.data["id"])
+        return Posted(post_id=tweet_id, url=TWEET_URL.format(id=tweet_id))
+
+    async def _already_posted(self, credentials: XCredentials, delivery: Delivery) -> Posted:
+        existing = await self.reconcile(credentials, delivery)
+        if existing is None:
+            raise PermanentError(
+                "X refused the text as a duplicate of an earlier tweet of this account, "
+                "and none of its recent tweets matches it"
+            )
+        return existing
+
+    async def _call(
+        self,
+        credentials: XCredentials,
+        operation: Callable[[AsyncClient], Awaitable[Any]],
+        write: bool = True,
+    ) -> Any:
+        """Runs one tweepy call, turning whatever it raises into this package's typed errors.
+
+        The typed error is raised outside the `except` block so that it carries no `__context__`:
+        tweepy's exceptions hold the request, Authorization header included.
+        """
+        client = self._client(credentials)
+        try:
+            return await operation(client)
+        except Exception as error:
+            failure = await translate(error, write=write)
+            if failure is None:
+                raise
+        raise failure
+
+    def _client(self, credentials: XCredentials) -> AsyncClient:
+        client = self._clients.get(credentials)
+        if client is None:
+            client = AsyncClient(
+                consumer_key=credentials.consumer_key,
+                consumer_secret=credentials.consumer_secret,
+                access_token=credentials.access_token,
+                access_token_secret=credentials.access_token_secret,
+                # A 429 pauses only this account, by the deliver service; tweepy would block the worker.
+                wait_on_rate_limit=False,
+            )
+            self._clients[credentials] = client
+        client.session = self._session()
+        return client
+
+    def _session(self) -> aiohttp.ClientSession:
+        # Created on first use, inside the running loop, as aiohttp requires.
+        if self._http is None or self._http.closed:
+            middlewares = () if self.api_base == X_HOST else (self._redirect_to_api_base(),)
+            self._http = aiohttp.ClientSession(
+                middlewares=middlewares,
+                # A bounded connect phase raises ConnectionTimeoutError: a request that never left.
+                timeout=aiohttp.ClientTimeout(
+                    total=self.timeout_seconds, sock_connect=min(self.timeout_seconds, 10.0)
+                ),
+            )
+        return self._http
+
+    def _redirect_to_api_base(self) -> aiohttp.ClientMiddlewareType:
+        api_base = self.api_base
+
+        async def redirect(
+            request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+        ) -> aiohttp.ClientResponse:
+            original = str(request.url)
+            if original.startswith(X_HOST + "/"):
+                # tweepy's URL is already percent-encoded (and signed as such): move it verbatim.
+                moved = URL(api_base + original[len(X_HOST) :], encoded=True)
+                request.url = moved
+                if moved.host_port_subcomponent:
+                    request.headers["Host"] = moved.host_port_subcomponent
+            return await handler(request)
+
+        return redirect
+
+
+def comparable(text: str) -> str:
+    """Text reduced to what survives X's rewriting: entities decoded, links blanked, spaces collapsed."""
+    text = unicodedata.normalize("NFC", html.unescape(text))
+    for url in reversed(twitter_text.extract_urls_with_indices(text)):
+        start, end = url["indices"]
+        text = f"{text[:start]}\x00{text[end:]}"
+    return " ".join(text.split())
+
+
+async def translate(error: Exception, write: bool = True) -> DeliveryError | None:
+    """The typed error for what tweepy or aiohttp raised; None for anything that is not a platform call.
+
+    `write` says whether the request could have changed something on X: a lost response to a write is
+    ambiguous, a lost response to a read merely retryable. Messages quote X's own explanation and the
+    status, never the request, so no credential reaches them.
+    """
+    if isinstance(error, HTTPException):
+        return await _translate_http(error)
+    if isinstance(error, aiohttp.ContentTypeError):
+        return _translate_unparsable(error, write)
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return RetryableError(f"could not connect to X at {error.host}:{error.port}; nothing was sent")
+    if isinstance(error, aiohttp.ConnectionTimeoutError):
+        return RetryableError("timed out connecting to X; nothing was sent")
+    if isinstance(error, aiohttp.InvalidURL):
+        return RetryableError("the X API address is not a valid URL; nothing was sent")
+    if isinstance(error, TimeoutError | aiohttp.ClientError):
+        what = f"{type(error).__name__} after the request was sent"
+        if write:
+            return AmbiguousError(f"X may or may not have carried out the request ({what})")
+        return RetryableError(f"reading from X failed ({what})")
+    return None
+
+
+async def _translate_http(error: HTTPException) -> DeliveryError:
+    status = error.response.status
+    detail = "; ".join(str(message) for message in error.api_messages) or str(error.response.reason)
+    said = f"X answered {status}: {detail}"
+    if isinstance(error, TooManyRequests):
+        return RateLimitedError(said, reset_at=_reset_at(error.response.headers))
+    if isinstance(error, Unauthorized):
+        return AuthError(f"{said} (renew the account's tokens)")
+    if isinstance(error, Forbidden):
+        if any("duplicate content" in str(message) for message in error.api_messages):
+            return _DuplicateContent(said)
+        if any("already retweeted" in str(message) for message in error.api_messages):
+            return _AlreadyRetweeted(said)
+        problem_type = str((await _problem_body(error)).get("type", ""))
+        if problem_type.endswith(PERMISSION_PROBLEMS):
+            return AuthError(f"{said} (give the X app read and write permission, then renew the tokens)")
+        return PermanentError(said)
+    if isinstance(error, TwitterServerError):
+        return RetryableError(said)
+    if isinstance(error, BadRequest | NotFound):
+        return PermanentError(said)
+    return RetryableError(said) if status >= 500 else PermanentError(said)
+
+
+def _translate_unparsable(error: aiohttp.ContentTypeError, write: bool) -> DeliveryError:
+    """A response that is not JSON: a proxy's error page, or a success X garbled."""
+    said = f"X answered {error.status} with a body that is not JSON"
+    if 200 <= error.status < 300:
+        return AmbiguousError(said) if write else RetryableError(said)
+    if error.status == 401:
+        return AuthError(said)
+    if error.status == 429:
+        return RateLimitedError(said, reset_at=datetime.now(UTC) + DEFAULT_RATE_WINDOW)
+    if error.status >= 500:
+        return RetryableError(said)
+    return PermanentError(said)
+
+
+async def _problem_body(error: HTTPException) -> dict[str, Any]:
+    # tweepy keeps only `errors[]` and `detail`; the problem type survives in neither, so reread it.
+    try:
+        parsed = await error.response.json(content_type=None)
+    except (ValueError, aiohttp.ClientError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _reset_at(headers: Any) -> datetime:
+    """When the account may post again: the latest reset among the windows X says are exhausted."""
+    now = datetime.now(UTC)
+    resets = [_epoch(headers.get("x-rate-limit-reset"))]
+    for window in ("x-user-limit-24hour", "x-app-limit-24hour"):
+        if headers.get(f"{window}-remaining") == "0":
+            resets.append(_epoch(headers.get(f"{window}-reset")))
+    known = [reset for reset in resets if reset is not None]
+    if not known:
+        return now + DEFAULT_RATE_WINDOW
+    return max(*known, now)
+
+
+def _epoch(value: str | None) -> datetime | None:
+    if value is None or not value.strip().isdigit():
+        return None
+    return datetime.fromtimestamp(int(value), UTC)
