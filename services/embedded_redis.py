@@ -103,11 +103,11 @@ def start_embedded(
 
 @contextlib.contextmanager
 def redis_url(preferred: str | None = None) -> Iterator[str]:
-    """`preferred` (or REDIS_URL, or the local default) if it answers; otherwise an embedded Redis."""
-    for candidate in (preferred, os.environ.get("REDIS_URL"), DEFAULT_URL):
-        if candidate and answers(candidate):
-            yield candidate
-            return
+    """`preferred`, else REDIS_URL, else the local default, if it answers; otherwise an embedded Redis."""
+    candidate = preferred or os.environ.get("REDIS_URL") or DEFAULT_URL
+    if answers(candidate):
+        yield candidate
+        return
     server = start_embedded()
     try:
         yield server.url
