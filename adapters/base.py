@@ -63,6 +63,18 @@ class Posted:
     chat: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Engagement:
+    """A post's public metrics at one moment; None where the platform does not tell."""
+
+    impressions: int | None = None
+    likes: int | None = None
+    reposts: int | None = None
+    replies: int | None = None
+    quotes: int | None = None
+    views: int | None = None
+
+
 CredentialsT = TypeVar("CredentialsT", bound=BaseModel)
 
 
@@ -82,6 +94,9 @@ class Adapter(ABC, Generic[CredentialsT]):
     media_limit: ClassVar[int] = 0
     # Secret-bearing credential fields, for log redaction; everything else may be logged.
     secret_fields: ClassVar[frozenset[str]] = frozenset()
+    # Reach: whether `metrics` reads post metrics, and how many post ids one call may carry.
+    supports_metrics: ClassVar[bool] = False
+    metrics_batch_size: ClassVar[int] = 1
 
     def __init__(self, api_base: str | None = None, timeout_seconds: float = 20.0) -> None:
         self.api_base = (api_base or self.default_api_base).rstrip("/")
@@ -126,6 +141,14 @@ class Adapter(ABC, Generic[CredentialsT]):
     async def reconcile(self, credentials: CredentialsT, delivery: Delivery) -> Posted | None:
         """After an ambiguous outcome: the existing post, None if surely absent, else CannotReconcile."""
         raise CannotReconcile(f"{self.platform} offers no way to check whether the post went out")
+
+    async def metrics(self, credentials: CredentialsT, post_ids: list[str]) -> dict[str, Engagement]:
+        """Public metrics of the account's posts (at most `metrics_batch_size` ids); missing ids are left out."""
+        return {}
+
+    async def audience(self, credentials: CredentialsT) -> int | None:
+        """The account's followers or channel members: its potential reach; None if unknown."""
+        return None
 
     async def aclose(self) -> None:
         """Release HTTP sessions."""
