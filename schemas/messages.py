@@ -21,6 +21,8 @@ class Action(StrEnum):
     RETWEET = "retweet"
     QUOTE = "quote"
     FORWARD = "forward"
+    BOOST = "boost"  # Mastodon
+    REPOST = "repost"  # Bluesky
 
 
 class DeliveryState(StrEnum):
@@ -108,5 +110,9 @@ class DeadLetter(BaseModel):
     delivery: Delivery | None = None
     entry: str | None = Field(
         default=None, description="The raw stream entry, for entries that never parsed."
+    )
+    payload: str | None = Field(
+        default=None,
+        description="The entry's `data` field, kept whole so `dlq replay` can send it again once fixed.",
     )
     at: datetime

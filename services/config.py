@@ -90,7 +90,9 @@ def _describe(error: ValidationError, prefix: str = "") -> list[str]:
     for detail in error.errors():
         parts = [*(prefix.split(".") if prefix else []), *(str(part) for part in detail["loc"])]
         location = ".".join(parts)
-        lines.append(f"{location}: {detail['msg']}")
+        message = str(detail["msg"]).removeprefix("Value error, ")
+        # Cross-field checks name their own path in the message.
+        lines.append(f"{location}: {message}" if location else message)
     return lines
 
 

@@ -12,7 +12,7 @@ from schemas import Action, DeadLetter, DeadReason, Delivery, Item
 from services.consumer import Entry
 from services.ledger import Ledger
 from services.logs import get_logger
-from services.runtime import BadEntry, Runtime, decode_entry, encode, epoch_ms, now, preview
+from services.runtime import BadEntry, Runtime, decode_entry, encode, epoch_ms, now, payload_of, preview
 
 GROUP = "fanout"
 STAGE = "fanout"
@@ -51,6 +51,7 @@ class FanOut:
             agency=item.agency if item else None,
             attempts=entry.deliveries,
             entry=preview(entry.fields),
+            payload=payload_of(entry.fields),
             at=now(),
         )
         await self.ledger.dead_entry(letter, entry.ack)
@@ -147,6 +148,7 @@ class FanOut:
                 continue
             deliveries.append(delivery.model_copy(update={"text": text}))
 
+        item_json = item.model_dump_json(exclude_none=True)  # what a replay fans out again
         moment = now()
         async with runtime.redis.pipeline(transaction=True) as pipe:
             pipe.hset(
@@ -175,7 +177,9 @@ class FanOut:
             )
         for index, (delivery, reason, detail) in enumerate(refusals):
             last = index == len(refusals) - 1
-            await self.ledger.record_dead(delivery, reason, detail, STAGE, entry.ack if last else None)
+            await self.ledger.record_dead(
+                delivery, reason, detail, STAGE, entry.ack if last else None, payload=item_json
+            )
             log.warning(
                 "delivery.dead_lettered",
                 platform=delivery.platform,

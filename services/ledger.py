@@ -137,6 +137,7 @@ class Ledger:
         stage: str,
         ack: tuple[str, str, str] | None,
         attempts: int = 0,
+        payload: str | None = None,
     ) -> DeadLetter:
         moment = now()
         letter = DeadLetter(
@@ -149,6 +150,7 @@ class Ledger:
             action=delivery.action,
             attempts=attempts,
             delivery=delivery,
+            payload=payload,
             at=moment,
         )
         result = Result(delivery=delivery, state=DeliveryState.DEAD, reason=reason, at=moment)

@@ -105,6 +105,17 @@ def decode_entry(fields: dict[bytes, bytes]) -> dict[str, Any]:
     return value
 
 
+def payload_of(fields: dict[bytes, bytes], limit: int = 256 * 1024) -> str | None:
+    """The `data` field as text, if it is text and not absurdly large: what a replay re-sends."""
+    raw = fields.get(b"data")
+    if raw is None or len(raw) > limit:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def preview(fields: dict[bytes, bytes], limit: int = 500) -> str:
     """A printable, bounded copy of a raw entry, for dead letters."""
     text = " ".join(

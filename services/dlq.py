@@ -1,0 +1,120 @@
+"""The dead-letter stream, for people: list, show, replay and purge.
+
+Replays go through the ledger: a delivery that is already posted is never sent again, and one that
+ended `unconfirmed` (it may have gone out) is replayed only with `force`, after a person checked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+
+from schemas import DeadLetter, DeadReason
+from services.keys import Keys
+from services.runtime import decode_entry
+
+# KEYS: ledger hash, dead stream, target stream.  ARGV: dead-letter id, delivery JSON, force (0/1),
+# the letter's reason.  Returns what happened, as a word.
+_REOPEN = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state == 'posted' then
+  redis.call('XDEL', KEYS[2], ARGV[1])
+  return 'already_posted'
+end
+if state and state ~= 'dead' then return 'in_flight' end
+if ARGV[4] == 'unconfirmed' and ARGV[3] ~= '1' then return 'needs_force' end
+redis.call('HSET', KEYS[1], 'state', 'pending', 'attempts', 0)
+redis.call('HDEL', KEYS[1], 'reason', 'detail', 'lease_until')
+redis.call('XADD', KEYS[3], '*', 'data', ARGV[2])
+redis.call('XDEL', KEYS[2], ARGV[1])
+return 'replayed'
+"""
+
+
+@dataclass
+class ReplayReport:
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def replayed(self) -> int:
+        return self.outcomes["replayed"]
+
+
+class DeadLetters:
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._reopen = redis.register_script(_REOPEN)
+
+    async def select(
+        self, count: int | None = None, reason: DeadReason | None = None
+    ) -> list[tuple[str, DeadLetter]]:
+        entries: Any = await self.redis.xrange(self.keys.dead, count=count)
+        letters = [
+            (entry_id.decode(), DeadLetter.model_validate(decode_entry(fields)))
+            for entry_id, fields in entries
+        ]
+        return [(i, letter) for i, letter in letters if reason is None or letter.reason is reason]
+
+    async def get(self, letter_id: str) -> DeadLetter | None:
+        entries: Any = await self.redis.xrange(self.keys.dead, min=letter_id, max=letter_id)
+        return DeadLetter.model_validate(decode_entry(entries[0][1])) if entries else None
+
+    async def replay_one(self, letter_id: str, letter: DeadLetter, *, force: bool) -> str:
+        if letter.delivery is not None:
+            delivery = letter.delivery.model_copy(update={"attempt": 0})
+            if letter.stage == "fanout" and letter.payload is not None:
+                # Refused before rendering: the item is fanned out again (its posted siblings are
+                # skipped by the ledger), so a fixed network file or adapter applies.
+                stream, data = self.keys.items, letter.payload
+            else:
+                stream, data = (
+                    self.keys.deliveries(delivery.platform),
+                    delivery.model_dump_json(exclude_none=True),
+                )
+            outcome = await self._reopen(
+                keys=[self.keys.ledger(delivery.id), self.keys.dead, stream],
+                args=[letter_id, data, "1" if force else "0", letter.reason.value],
+            )
+            return outcome.decode() if isinstance(outcome, bytes) else str(outcome)
+        if letter.payload is None:
+            return "not_replayable"
+        payload = letter.payload
+        if letter.item_id is not None:
+            # Keep the item id the first attempt derived, so a replay is the same item, once.
+            try:
+                document = json.loads(payload)
+            except json.JSONDecodeError:
+                document = None
+            if isinstance(document, dict) and "id" not in document:
+                payload = json.dumps({**document, "id": letter.item_id}, ensure_ascii=False)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(self.keys.items, {"data": payload})
+            pipe.xdel(self.keys.dead, letter_id)
+            await pipe.execute()
+        return "replayed"
+
+    async def replay(
+        self,
+        selected: list[tuple[str, DeadLetter]],
+        *,
+        force: bool = False,
+        progress: Callable[[str], None] | None = None,
+    ) -> ReplayReport:
+        report = ReplayReport()
+        for letter_id, letter in selected:
+            outcome = await self.replay_one(letter_id, letter, force=force)
+            report.outcomes[outcome] += 1
+            if progress is not None:
+                progress(outcome)
+        return report
+
+    async def purge(self, letter_ids: list[str]) -> int:
+        if not letter_ids:
+            return 0
+        return int(await self.redis.xdel(self.keys.dead, *letter_ids))
