@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from adapters import Adapter, load_adapters
 from services import amplify, deliver, fanout
+from services.budget import AccountBudget
 from services.config import Network, load_network
 from services.consumer import consume, ensure_group
 from services.ledger import Ledger
@@ -25,7 +26,7 @@ from services.logs import redactor
 from services.runtime import Runtime, Settings
 from services.scheduler import Scheduler
 
-SERVICES = ("fanout", "deliver", "amplify", "scheduler")
+SERVICES = ("fanout", "deliver", "amplify", "scheduler", "reach")
 
 
 def build_adapters(
@@ -137,10 +138,24 @@ def build_workers(runtime: Runtime, services: Iterable[str] = SERVICES) -> Worke
     if "fanout" in chosen:
         wire(keys.items, fanout.GROUP, fanout.FanOut(runtime, ledger).handle)
     if "deliver" in chosen:
-        worker = deliver.Deliver(runtime, ledger)
+        budget = AccountBudget(runtime.redis_url, settings.prefix, runtime.adapters, runtime.network)
+        worker = deliver.Deliver(runtime, ledger, budget)
         for platform in runtime.adapters:
             wire(keys.deliveries(platform), deliver.GROUP, worker.handle)
     if "amplify" in chosen:
         wire(keys.results, amplify.GROUP, amplify.Amplify(runtime, ledger).handle)
-    scheduler = Scheduler(runtime, ledger) if "scheduler" in chosen else None
+    if "reach" in chosen:
+        from services import reach
+
+        reacher = reach.Reach(runtime)
+        wire(keys.results, reach.GROUP, reacher.handle_results)
+        wire(reach.ReachKeys(keys.prefix).due, reach.GROUP, reacher.handle_due)
+    # The reach scheduler releases `hamafza:schedule` as before, and due reach snapshots too.
+    scheduler = _reach_scheduler(runtime, ledger) if "scheduler" in chosen else None
     return Workers(runtime, broker, scheduler, streams)
+
+
+def _reach_scheduler(runtime: Runtime, ledger: Ledger) -> Scheduler:
+    from services.reach import ReachScheduler
+
+    return ReachScheduler(runtime, ledger)

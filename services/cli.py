@@ -299,6 +299,50 @@ def dlq_purge(
     console.print(f"purged {asyncio.run(purge())}")
 
 
+accounts_app = typer.Typer(no_args_is_help=True, help="Accounts paused by rate limits or refused credentials.")
+app.add_typer(accounts_app, name="accounts")
+
+
+@accounts_app.command("paused")
+def accounts_paused(redis_url: RedisOption = DEFAULT_URL, prefix: PrefixOption = "hamafza") -> None:
+    """Accounts whose deliveries are held, and until when."""
+    from datetime import UTC, datetime
+
+    async def read() -> list[tuple[str, str]]:
+        redis = Redis.from_url(redis_url)
+        try:
+            rows = []
+            async for key in redis.scan_iter(match=Keys(prefix).pause("*", "*"), count=1000):
+                until = await redis.get(key)
+                _, platform, agency = key.decode().rsplit(":", 2)
+                moment = datetime.fromtimestamp(int(until) / 1000, tz=UTC) if until else None
+                rows.append((f"{agency} on {platform}", moment.isoformat() if moment else "?"))
+            return rows
+        finally:
+            await redis.aclose()
+
+    for account, until in asyncio.run(read()):
+        console.print(f"{account}: paused until {until}")
+
+
+@accounts_app.command("resume")
+def accounts_resume(
+    agency: str, platform: str, redis_url: RedisOption = DEFAULT_URL, prefix: PrefixOption = "hamafza"
+) -> None:
+    """Lift an account's pause (after renewing its credentials) and release its held deliveries."""
+    from services.ledger import Ledger
+
+    async def resume() -> int:
+        redis = Redis.from_url(redis_url)
+        try:
+            released: int = await Ledger(redis, Keys(prefix)).resume_account(platform, agency)
+            return released
+        finally:
+            await redis.aclose()
+
+    console.print(f"resumed {agency} on {platform}; {asyncio.run(resume())} held deliveries released")
+
+
 @app.command()
 def schema(
     out: Annotated[Path | None, typer.Option(help="Write one .json file per model here.")] = None,

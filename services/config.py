@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from limits import parse as parse_limit
 from pydantic import BaseModel, ValidationError
 
 from adapters import Adapter
@@ -116,7 +117,15 @@ def parse_network(
 
     accounts: dict[tuple[str, str], Account] = {}
     secrets: set[str] = set()
-    for platform in parsed.platforms:
+    for platform, platform_settings in parsed.platforms.items():
+        budget = platform_settings.rate_limit
+        if budget is not None and budget.strip().lower() != "none":
+            try:
+                parse_limit(budget)
+            except ValueError:
+                problems.append(
+                    f'platforms.{platform}.rate_limit: {budget!r} is not a limit like "100/15 minutes"'
+                )
         if platform not in adapters:
             problems.append(
                 f"platforms.{platform}: no adapter for this platform (known: {', '.join(adapters)})"

@@ -26,6 +26,7 @@ from adapters import (
     RetryableError,
 )
 from schemas import Action, DeadLetter, DeadReason, Delivery, PostRef
+from services.budget import AccountBudget
 from services.config import Account
 from services.consumer import Entry
 from services.fanout import describe_validation
@@ -39,9 +40,10 @@ log = get_logger("hamafza.deliver")
 
 
 class Deliver:
-    def __init__(self, runtime: Runtime, ledger: Ledger) -> None:
+    def __init__(self, runtime: Runtime, ledger: Ledger, budget: AccountBudget | None = None) -> None:
         self.runtime = runtime
         self.ledger = ledger
+        self.budget = budget
         self._slots = asyncio.Semaphore(runtime.settings.max_in_flight)
 
     @property
@@ -128,6 +130,13 @@ class Deliver:
             return
 
         attempts = claim.number
+        if self.budget is not None:
+            wait_until = await self.budget.take(delivery)
+            if wait_until is not None:
+                # Our own budget, spent before the platform has to refuse: not a failed attempt.
+                await self.ledger.reschedule(delivery, wait_until, entry.ack, refund_attempt=True)
+                log.info("delivery.budget_wait", until=wait_until.isoformat())
+                return
         try:
             async with asyncio.timeout(adapter.timeout_seconds + 5):
                 posted = await self._call(delivery, account, adapter)
@@ -140,7 +149,11 @@ class Deliver:
         except RetryableError as error:
             await self._retry(delivery, entry, attempts, str(error))
         except AuthError as error:
-            log.error("account.auth_failed", detail=str(error), alert=True)
+            pause_until = now() + timedelta(seconds=self.runtime.settings.auth_pause_seconds)
+            await self.ledger.pause_account(delivery.platform, delivery.agency, pause_until)
+            log.error(
+                "account.auth_failed", detail=str(error), paused_until=pause_until.isoformat(), alert=True
+            )
             await self._dead(
                 delivery,
                 entry,

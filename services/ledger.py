@@ -212,6 +212,25 @@ class Ledger:
             self._ack(pipe, ack)
             await pipe.execute()
 
+    async def pause_account(self, platform: str, agency: str, until: datetime) -> None:
+        """Hold every delivery of one account until `until`; the others go on."""
+        await self.redis.set(self.keys.pause(platform, agency), epoch_ms(until), pxat=epoch_ms(until) + 1000)
+
+    async def resume_account(self, platform: str, agency: str) -> int:
+        """Lift an account's pause and release its held deliveries now; returns how many were held."""
+        await self.redis.delete(self.keys.pause(platform, agency))
+        stream = self.keys.deliveries(platform)
+        due_now = epoch_ms(now())
+        released = 0
+        members: Any = await self.redis.zrangebyscore(self.keys.schedule, due_now, "+inf")
+        for member in members:
+            entry = json.loads(member)
+            if entry.get("stream") != stream or json.loads(entry["data"]).get("agency") != agency:
+                continue
+            # XX: only if still scheduled; a scheduler may have released it meanwhile.
+            released += int(await self.redis.zadd(self.keys.schedule, {member: due_now}, xx=True, ch=True))
+        return released
+
     @staticmethod
     def scheduled_member(stream: str, model: Delivery | Any) -> str:
         return json.dumps(

@@ -32,6 +32,7 @@ class Settings:
     backoff_cap_seconds: float = 900.0
     scheduler_interval_seconds: float = 0.2
     max_in_flight: int = 200  # concurrent platform calls per process
+    auth_pause_seconds: float = 900.0  # an account whose credentials were refused waits this long
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:

@@ -4,6 +4,7 @@ about Hamafza's own guarantees rather than any one platform's HTTP API."""
 from __future__ import annotations
 
 import itertools
+import time
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -42,6 +43,7 @@ class MemoryPlatform(Adapter[MemoryCredentials]):
         self._ids = itertools.count(1)
         self.commit_then_fail = False
         self.can_reconcile = False
+        self.post_times: list[float] = []
 
     def account_label(self, credentials: MemoryCredentials) -> str:
         return f"memory:{credentials.handle}"
@@ -51,6 +53,7 @@ class MemoryPlatform(Adapter[MemoryCredentials]):
             raise self.failures.pop(0)
         post_id = str(next(self._ids))
         self.posts.append((credentials.handle, delivery))
+        self.post_times.append(time.monotonic())
         if self.failures:
             raise self.failures.pop(0)
         return Posted(
