@@ -94,6 +94,9 @@ class Adapter(ABC, Generic[CredentialsT]):
     media_limit: ClassVar[int] = 0
     # Secret-bearing credential fields, for log redaction; everything else may be logged.
     secret_fields: ClassVar[frozenset[str]] = frozenset()
+    # Each account's write budget (the `limits` notation, e.g. "100/15 minutes"), shared by every
+    # worker process; the platform's published limit, overridable in the network file.
+    rate_limit: ClassVar[str | None] = None
     # Reach: whether `metrics` reads post metrics, and how many post ids one call may carry.
     supports_metrics: ClassVar[bool] = False
     metrics_batch_size: ClassVar[int] = 1

@@ -117,6 +117,8 @@ class TelegramAdapter(Adapter[BotCredentials]):
     default_api_base = "https://api.telegram.org"
     amplify_actions = frozenset({Action.FORWARD})
     text_limit = 4096
+    # Telegram's guidance: about 20 messages a minute into one group or channel.
+    rate_limit: ClassVar[str | None] = "20/minute"
     caption_limit: ClassVar[int] = 1024
     media_limit = 1
     secret_fields = frozenset({"bot_token"})

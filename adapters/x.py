@@ -105,6 +105,8 @@ class XAdapter(Adapter[XCredentials]):
     default_api_base: ClassVar[str] = X_HOST
     amplify_actions: ClassVar[frozenset[Action]] = frozenset({Action.RETWEET, Action.QUOTE})
     text_limit: ClassVar[int] = 280
+    # POST /2/tweets: 100 requests per 15 minutes per user (developer.x.com, 2025).
+    rate_limit: ClassVar[str | None] = "100/15 minutes"
     media_limit: ClassVar[int] = 0
     secret_fields: ClassVar[frozenset[str]] = frozenset(
         {"consumer_key", "consumer_secret", "access_token", "access_token_secret"}

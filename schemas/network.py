@@ -16,6 +16,10 @@ class PlatformSettings(BaseModel):
 
     api_base: str | None = None
     timeout_seconds: float = Field(default=20.0, gt=0)
+    rate_limit: str | None = Field(
+        default=None,
+        description='Each account\'s write budget, e.g. "100/15 minutes"; "none" disables; unset: the platform\'s.',
+    )
 
 
 class AgencyConfig(BaseModel):

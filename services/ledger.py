@@ -228,7 +228,7 @@ class Ledger:
             if entry.get("stream") != stream or json.loads(entry["data"]).get("agency") != agency:
                 continue
             # XX: only if still scheduled; a scheduler may have released it meanwhile.
-            released += int(await self.redis.zadd(self.keys.schedule, {member: due_now}, xx=True, ch=True))
+            released += int(await self.redis.zadd(self.keys.schedule, {member: due_now}, xx=True, ch=True) or 0)
         return released
 
     @staticmethod
