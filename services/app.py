@@ -17,14 +17,16 @@ from faststream.redis import RedisBroker
 from redis.asyncio import Redis
 
 from adapters import Adapter, load_adapters
-from services import amplify, deliver, fanout
+from services import amplify, deliver, fanout, janitor
 from services.budget import AccountBudget
 from services.config import Network, load_network
 from services.consumer import consume, ensure_group
 from services.ledger import Ledger
-from services.logs import redactor
+from services.logs import get_logger, redactor
 from services.runtime import Runtime, Settings
 from services.scheduler import Scheduler
+
+log = get_logger("hamafza.app")
 
 SERVICES = ("fanout", "deliver", "amplify", "scheduler", "reach")
 
@@ -87,8 +89,18 @@ class Workers:
         if self.scheduler is not None:
             await self.scheduler.stop()
         await self.broker.stop()
+        await self.forget_consumers()
         await self.runtime.aclose()
         await self.runtime.redis.aclose()
+
+    async def forget_consumers(self) -> None:
+        """After draining: remove this process's consumers from their groups if nothing is pending."""
+        names = [self.runtime.consumer, f"{self.runtime.consumer}-claimer"]
+        for stream, group in self.streams:
+            try:
+                await janitor.remove_consumers_if_idle(self.runtime.redis, stream, group, names)
+            except Exception:  # leaving them is harmless: the janitor removes them later
+                log.warning("consumers.not_removed", stream=stream, group=group, exc_info=True)
 
     def app(self) -> FastStream:
         """A FastStream application (signals, graceful shutdown) for `hamafza run`."""
@@ -100,6 +112,7 @@ class Workers:
             application.on_shutdown(scheduler.stop)
 
         async def close() -> None:
+            await self.forget_consumers()
             await self.runtime.aclose()
             await self.runtime.redis.aclose()
 

@@ -33,6 +33,9 @@ class Settings:
     scheduler_interval_seconds: float = 0.2
     max_in_flight: int = 200  # concurrent platform calls per process
     auth_pause_seconds: float = 900.0  # an account whose credentials were refused waits this long
+    work_retention_ms: int = 24 * 3600 * 1000  # finished work entries kept this long for debugging
+    stale_consumer_ms: int = 3600 * 1000  # a consumer silent this long with nothing pending is gone
+    janitor_interval_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:

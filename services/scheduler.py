@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from services import janitor
 from services.ledger import Ledger
 from services.logs import get_logger
 from services.runtime import Runtime
@@ -30,13 +31,28 @@ class Scheduler:
         return released
 
     async def run(self) -> None:
-        interval = self.runtime.settings.scheduler_interval_seconds
+        settings = self.runtime.settings
+        interval = settings.scheduler_interval_seconds
+        next_sweep = 0.0
+        loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
             try:
                 while await self.tick() >= 500:
                     pass
             except Exception:
                 log.exception("scheduler.tick_failed")
+            if loop.time() >= next_sweep:
+                next_sweep = loop.time() + settings.janitor_interval_seconds
+                try:
+                    await janitor.sweep(
+                        self.runtime.redis,
+                        self.runtime.keys,
+                        sorted(self.runtime.adapters),
+                        settings.work_retention_ms,
+                        settings.stale_consumer_ms,
+                    )
+                except Exception:
+                    log.exception("janitor.sweep_failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=interval)
 
