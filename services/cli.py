@@ -344,6 +344,44 @@ def accounts_resume(
 
 
 @app.command()
+def streams(
+    redis_url: RedisOption = DEFAULT_URL,
+    prefix: PrefixOption = "hamafza",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Each stream's length, and per consumer group: pending, unread (lag), consumers."""
+    from services import janitor
+
+    async def read() -> list[janitor.GroupStats]:
+        redis = Redis.from_url(redis_url)
+        keys = Keys(prefix)
+        try:
+            names = [
+                key.decode() async for key in redis.scan_iter(match=f"{prefix}:deliveries:*", _type="stream")
+            ]
+            found: list[janitor.GroupStats] = await janitor.group_stats(
+                redis, [keys.items, *sorted(names), keys.results]
+            )
+            return found
+        finally:
+            await redis.aclose()
+
+    rows = asyncio.run(read())
+    if as_json:
+        for row in rows:
+            sys.stdout.write(json.dumps(row.__dict__) + "\n")
+        return
+    table = Table(title="streams")
+    for column in ("stream", "group", "length", "pending", "unread", "consumers"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row.stream, row.group, str(row.length), str(row.pending), str(row.unread), str(row.consumers)
+        )
+    console.print(table)
+
+
+@app.command()
 def schema(
     out: Annotated[Path | None, typer.Option(help="Write one .json file per model here.")] = None,
 ) -> None:

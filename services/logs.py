@@ -11,7 +11,7 @@ import os
 import re
 import sys
 from collections.abc import Iterable, MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor
@@ -21,7 +21,7 @@ MASK = "***"
 # Shapes of secrets that need no registration: Telegram/Bale bot tokens (also inside URLs),
 # bearer tokens, OAuth 1.0a header parameters and webhook secrets.
 _SECRET_PATTERNS = [
-    re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{20,}\b"),
+    re.compile(r"(?<![0-9])\d{5,}:[A-Za-z0-9_-]{20,}"),  # also right after "/bot" in a URL
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
     re.compile(r'(?i)(oauth_(?:token|signature|consumer_key|nonce)=")[^"]*'),
     re.compile(r"\bwhsec_[A-Za-z0-9+/=]{8,}"),
@@ -65,7 +65,7 @@ class Redactor:
 redactor = Redactor()
 
 
-def configure(fmt: str | None = None, level: str | None = None) -> None:
+def configure(fmt: str | None = None, level: str | None = None, stream: TextIO | None = None) -> None:
     """Route structlog and the standard library (FastStream, httpx, aiohttp) through one pipeline."""
     chosen = (
         fmt or os.environ.get("HAMAFZA_LOG_FORMAT") or ("console" if sys.stdout.isatty() else "json")
@@ -84,7 +84,11 @@ def configure(fmt: str | None = None, level: str | None = None) -> None:
         final: list[Processor] = [structlog.processors.format_exc_info, redactor, renderer]
     else:
         renderer = structlog.processors.JSONRenderer(ensure_ascii=False)
-        final = [structlog.processors.dict_tracebacks, redactor, renderer]
+        # Frames without their locals: a local variable may hold credentials no pattern knows.
+        tracebacks = structlog.processors.ExceptionRenderer(
+            structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        )
+        final = [tracebacks, redactor, renderer]
 
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -96,7 +100,7 @@ def configure(fmt: str | None = None, level: str | None = None) -> None:
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
