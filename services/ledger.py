@@ -47,12 +47,20 @@ return {'go', attempts}
 """
 
 # Moves due entries from the schedule to their streams; atomic, so any number of schedulers may run.
-# KEYS: schedule.  ARGV: now ms, max entries.  Members are JSON {"stream": s, "data": json}.
+# KEYS: schedule, dead stream.  ARGV: now ms, max entries, now as ISO text.
+# Members are JSON {"stream": s, "data": json}; one that does not parse goes to the dead letters
+# instead of blocking every later entry.
 _RELEASE_DUE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, member in ipairs(due) do
-  local entry = cjson.decode(member)
-  redis.call('XADD', entry['stream'], '*', 'data', entry['data'])
+  local ok, entry = pcall(cjson.decode, member)
+  if ok and type(entry) == 'table' and type(entry['stream']) == 'string' and type(entry['data']) == 'string' then
+    redis.call('XADD', entry['stream'], '*', 'data', entry['data'])
+  else
+    local letter = cjson.encode({reason = 'poison', stage = 'scheduler', at = ARGV[3],
+      detail = 'a scheduled entry that is not {stream, data} JSON', entry = string.sub(member, 1, 500)})
+    redis.call('XADD', KEYS[2], '*', 'data', letter)
+  end
   redis.call('ZREM', KEYS[1], member)
 end
 return #due
@@ -228,7 +236,9 @@ class Ledger:
             if entry.get("stream") != stream or json.loads(entry["data"]).get("agency") != agency:
                 continue
             # XX: only if still scheduled; a scheduler may have released it meanwhile.
-            released += int(await self.redis.zadd(self.keys.schedule, {member: due_now}, xx=True, ch=True) or 0)
+            released += int(
+                await self.redis.zadd(self.keys.schedule, {member: due_now}, xx=True, ch=True) or 0
+            )
         return released
 
     @staticmethod
@@ -238,4 +248,8 @@ class Ledger:
         )
 
     async def release_due(self, limit: int = 500) -> int:
-        return int(await self._release_due(keys=[self.keys.schedule], args=[epoch_ms(now()), limit]))
+        moment = now()
+        released = await self._release_due(
+            keys=[self.keys.schedule, self.keys.dead], args=[epoch_ms(moment), limit, moment.isoformat()]
+        )
+        return int(released)

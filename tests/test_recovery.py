@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+import json
 from typing import Any
 
 import pytest
@@ -128,3 +129,18 @@ async def test_an_entry_handed_out_too_often_becomes_a_poison_dead_letter(
     [(_, letter)] = await dead_letters(redis, runtime.keys)
     assert letter.reason is DeadReason.POISON
     assert memory(runtime).posts == []
+
+
+async def test_a_corrupt_scheduled_entry_is_dead_lettered_and_the_rest_still_run(
+    runtime: Runtime, redis: Redis
+) -> None:
+    await redis.zadd(runtime.keys.schedule, {"not json": 0, '{"stream": 5}': 0})
+    item = {"id": "after-corrupt", "agency": "khz-roads", "text": "x", "amplify": False}
+    await redis.zadd(
+        runtime.keys.schedule, {json.dumps({"stream": runtime.keys.items, "data": json.dumps(item)}): 1}
+    )
+    async with running(runtime) as workers:
+        await wait_idle(workers)
+    letters = [letter for _, letter in await dead_letters(redis, runtime.keys)]
+    assert [letter.reason for letter in letters] == [DeadReason.POISON, DeadReason.POISON]
+    assert [d.item_id for _, d in memory(runtime).posts] == ["after-corrupt"]
