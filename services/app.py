@@ -28,7 +28,7 @@ from services.scheduler import Scheduler
 
 log = get_logger("hamafza.app")
 
-SERVICES = ("fanout", "deliver", "amplify", "scheduler", "reach")
+SERVICES = ("fanout", "deliver", "amplify", "scheduler")
 
 
 def build_adapters(
@@ -157,18 +157,5 @@ def build_workers(runtime: Runtime, services: Iterable[str] = SERVICES) -> Worke
             wire(keys.deliveries(platform), deliver.GROUP, worker.handle)
     if "amplify" in chosen:
         wire(keys.results, amplify.GROUP, amplify.Amplify(runtime, ledger).handle)
-    if "reach" in chosen:
-        from services import reach
-
-        reacher = reach.Reach(runtime)
-        wire(keys.results, reach.GROUP, reacher.handle_results)
-        wire(reach.ReachKeys(keys.prefix).due, reach.GROUP, reacher.handle_due)
-    # The reach scheduler releases `hamafza:schedule` as before, and due reach snapshots too.
-    scheduler = _reach_scheduler(runtime, ledger) if "scheduler" in chosen else None
+    scheduler = Scheduler(runtime, ledger) if "scheduler" in chosen else None
     return Workers(runtime, broker, scheduler, streams)
-
-
-def _reach_scheduler(runtime: Runtime, ledger: Ledger) -> Scheduler:
-    from services.reach import ReachScheduler
-
-    return ReachScheduler(runtime, ledger)
