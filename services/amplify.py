@@ -7,14 +7,13 @@ X forbids); an agency in several networks with the same partner amplifies once (
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import structlog
 from pydantic import ValidationError
 
 from schemas import Action, Delivery, DeliveryState, Result
-from services.consumer import Entry
+from services.consumer import Entry, each_entry
 from services.ledger import Ledger, amplification_delay
 from services.logs import get_logger
 from services.runtime import BadEntry, Runtime, decode_entry, epoch_ms
@@ -28,14 +27,7 @@ class Amplify:
         self.runtime = runtime
         self.ledger = ledger
 
-    async def handle(self, entries: list[Entry]) -> None:
-        await asyncio.gather(*(self._guarded(entry) for entry in entries))
-
-    async def _guarded(self, entry: Entry) -> None:
-        try:
-            await self.handle_entry(entry)
-        except Exception:
-            log.exception("amplify.failed", entry_id=entry.id, deliveries=entry.deliveries)
+        self.handle = each_entry(self.handle_entry, "amplify.failed")
 
     def plan(self, result: Result) -> list[tuple[Delivery, float]]:
         """The partners' amplifications of one posted result, each with its delay in seconds."""

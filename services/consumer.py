@@ -8,6 +8,7 @@ parsing is bypassed: one malformed entry must become a dead letter, not fail its
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,32 @@ class Entry:
 # A handler processes its entries and acknowledges each one itself (atomically with its outcome);
 # an entry it leaves unacknowledged is handed out again after `claim_idle_ms`.
 BatchHandler = Callable[[list[Entry]], Awaitable[None]]
+EntryHandler = Callable[[Entry], Awaitable[None]]
+
+
+def each_entry(
+    handle_entry: EntryHandler, failure_event: str, slots: asyncio.Semaphore | None = None
+) -> BatchHandler:
+    """A batch handler that handles a batch's entries concurrently, each on its own.
+
+    An unexpected exception is logged and leaves only that entry unacknowledged: the claimer hands it
+    out again, and after `max_deliveries` it becomes a `poison` dead letter instead of a crash.
+    """
+
+    async def guarded(entry: Entry) -> None:
+        try:
+            if slots is None:
+                await handle_entry(entry)
+            else:
+                async with slots:
+                    await handle_entry(entry)
+        except Exception:
+            log.exception(failure_event, entry_id=entry.id, stream=entry.stream, deliveries=entry.deliveries)
+
+    async def handle(entries: list[Entry]) -> None:
+        await asyncio.gather(*(guarded(entry) for entry in entries))
+
+    return handle
 
 
 async def _keep_raw(

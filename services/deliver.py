@@ -28,7 +28,7 @@ from adapters import (
 from schemas import Action, DeadLetter, DeadReason, Delivery, PostRef
 from services.budget import AccountBudget
 from services.config import Account
-from services.consumer import Entry
+from services.consumer import Entry, each_entry
 from services.fanout import describe_validation
 from services.ledger import Ledger, backoff_seconds
 from services.logs import get_logger
@@ -44,23 +44,15 @@ class Deliver:
         self.runtime = runtime
         self.ledger = ledger
         self.budget = budget
-        self._slots = asyncio.Semaphore(runtime.settings.max_in_flight)
+        self.handle = each_entry(
+            self.handle_entry, "deliver.failed", asyncio.Semaphore(runtime.settings.max_in_flight)
+        )
 
     @property
     def lease_ms(self) -> int:
         # Longer than any call can last, so a live worker's lease never runs out under it.
         slowest = max((adapter.timeout_seconds for adapter in self.runtime.adapters.values()), default=20.0)
         return int((slowest * 2 + 30) * 1000)
-
-    async def handle(self, entries: list[Entry]) -> None:
-        await asyncio.gather(*(self._guarded(entry) for entry in entries))
-
-    async def _guarded(self, entry: Entry) -> None:
-        try:
-            async with self._slots:
-                await self.handle_entry(entry)
-        except Exception:
-            log.exception("deliver.failed", entry_id=entry.id, deliveries=entry.deliveries)
 
     async def handle_entry(self, entry: Entry) -> None:
         try:

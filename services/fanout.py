@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import structlog
 from pydantic import ValidationError
 
 from adapters import ContentError
 from schemas import Action, DeadLetter, DeadReason, Delivery, Item
-from services.consumer import Entry
+from services.consumer import Entry, each_entry
 from services.ledger import Ledger
 from services.logs import get_logger
 from services.runtime import BadEntry, Runtime, decode_entry, encode, epoch_ms, now, payload_of, preview
@@ -31,16 +29,7 @@ class FanOut:
         self.runtime = runtime
         self.ledger = ledger
 
-    async def handle(self, entries: list[Entry]) -> None:
-        await asyncio.gather(*(self._guarded(entry) for entry in entries))
-
-    async def _guarded(self, entry: Entry) -> None:
-        try:
-            await self.handle_entry(entry)
-        except Exception:
-            # Left unacknowledged on purpose: the claimer hands it out again, and after
-            # `max_deliveries` it becomes a `poison` dead letter instead of crashing anyone.
-            log.exception("fanout.failed", entry_id=entry.id, deliveries=entry.deliveries)
+        self.handle = each_entry(self.handle_entry, "fanout.failed")
 
     async def _dead(self, entry: Entry, reason: DeadReason, detail: str, item: Item | None = None) -> None:
         letter = DeadLetter(
