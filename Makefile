@@ -29,5 +29,10 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
+# 1,000 items × X and Telegram, 3 worker processes, 10 SIGKILLs, a Redis SIGKILL + AOF restart, faults.
+CHAOS_ARGS ?= --items 1000 --workers 3 --kills 10
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

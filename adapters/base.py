@@ -7,6 +7,7 @@ anything the platform says; the deliver service decides from the type alone what
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -92,6 +93,12 @@ class Adapter(ABC, Generic[CredentialsT]):
     amplify_actions: ClassVar[frozenset[Action]] = frozenset()
     text_limit: ClassVar[int]
     media_limit: ClassVar[int] = 0
+    # Whether more media than `media_limit` is a ContentError (else the rest are left out), and
+    # whether a post needs at least one picture or video (Instagram).
+    media_limit_is_hard: ClassVar[bool] = False
+    requires_media: ClassVar[bool] = False
+    # At most this many hashtags in a post (Instagram: 5); None for no limit.
+    hashtag_limit: ClassVar[int | None] = None
     # Secret-bearing credential fields, for log redaction; everything else may be logged.
     secret_fields: ClassVar[frozenset[str]] = frozenset()
     # Each account's write budget (the `limits` notation, e.g. "100/15 minutes"), shared by every
@@ -111,17 +118,47 @@ class Adapter(ABC, Generic[CredentialsT]):
         """The length the platform counts; code points unless the platform weighs them."""
         return len(text)
 
+    def limit_for(self, item: Item) -> tuple[int, str]:
+        """The length limit this item's text is held to, and its name in messages (a caption limit…)."""
+        return self.text_limit, "limit"
+
     def render(self, item: Item) -> str:
-        """The item's text for this platform: body, hashtags, link, within `text_limit`."""
+        """The item's text for this platform: body, hashtags, link, within its limit (see `fit_text`)."""
         override = item.overrides.get(self.platform)
-        body = override.text if override and override.text else item.text
-        text = compose(body, item.tags, str(item.link) if item.link else None)
-        length = self.measure(text)
-        if length > self.text_limit:
+        tags = self.render_tags(item)
+        link = str(item.link) if item.link else None
+        if item.media and len(item.media) > self.media_limit and self.media_limit_is_hard:
             raise ContentError(
-                f"text is {length} long on {self.platform}, over its limit of {self.text_limit}; "
-                f"shorten it or give overrides.{self.platform}.text"
+                f"{len(item.media)} media items on {self.platform}, over its limit of {self.media_limit}; "
+                "remove some or leave this platform out of `platforms`"
             )
+        if self.requires_media and not item.media:
+            raise ContentError(
+                f"{self.platform} posts need a picture or video; add `media` or leave {self.platform} "
+                "out of `platforms`"
+            )
+        limit, limit_name = self.limit_for(item)
+        if override and override.text:
+            # A person's own wording for this platform is never cut.
+            return self._checked(compose(override.text, tags, link), limit, limit_name)
+        return fit_text(self, item.text, tags, link, limit, limit_name)
+
+    def render_tags(self, item: Item) -> list[str]:
+        """The item's tags as this platform takes them; at most `hashtag_limit`, counting the body's own."""
+        if self.hashtag_limit is None:
+            return list(item.tags)
+        room = self.hashtag_limit - len(HASHTAG.findall(item.text))
+        if room < 0:
+            raise ContentError(
+                f"the text has {len(HASHTAG.findall(item.text))} hashtags, over {self.platform}'s "
+                f"limit of {self.hashtag_limit}; give overrides.{self.platform}.text"
+            )
+        return list(item.tags)[:room]
+
+    def _checked(self, text: str, limit: int, limit_name: str) -> str:
+        length = self.measure(text)
+        if length > limit:
+            raise ContentError(too_long(self.platform, length, limit, limit_name))
         return text
 
     # --- calls -----------------------------------------------------------------------------------
@@ -165,6 +202,53 @@ def compose(body: str, tags: list[str], link: str | None) -> str:
     if link:
         parts.append(link)
     return "\n\n".join(parts)
+
+
+ELLIPSIS = "…"
+HASHTAG = re.compile(r"(?<!\w)#\w+")
+# Punctuation left dangling at the end of a cut sentence, before the ellipsis.
+_DANGLING = " \t\n،,;؛:-–—"
+
+
+def too_long(platform: str, length: int, limit: int, limit_name: str = "limit") -> str:
+    return (
+        f"text is {length} long on {platform}, over its {limit_name} of {limit}; "
+        f"shorten it or give overrides.{platform}.text"
+    )
+
+
+def fit_text(
+    adapter: Adapter[Any], body: str, tags: list[str], link: str | None, limit: int, limit_name: str = "limit"
+) -> str:
+    """`compose(body, tags, link)` within `limit` as `adapter.measure` counts it.
+
+    An item with a link that is too long has its body cut at a word boundary, with "…": the link
+    (and the hashtags) stay, so the full text remains one tap away. Without a link nothing is cut:
+    a ContentError says by how much it is over, so a person shortens it or gives an override.
+    """
+    text = compose(body, tags, link)
+    length = adapter.measure(text)
+    if length <= limit:
+        return text
+    if link is None:
+        raise ContentError(too_long(adapter.platform, length, limit, limit_name))
+    body = unicodedata.normalize("NFC", body.strip())
+    ends = [word.end() for word in re.finditer(r"\S+", body)]
+    # The longest prefix of whole words that fits; measures grow with the prefix, so bisect.
+    low, high, best = 1, len(ends) - 1, ""
+    while low <= high:
+        middle = (low + high) // 2
+        candidate = body[: ends[middle - 1]].rstrip(_DANGLING)
+        if candidate and adapter.measure(compose(candidate + ELLIPSIS, tags, link)) <= limit:
+            best, low = candidate, middle + 1
+        else:
+            high = middle - 1
+    if not best:
+        raise ContentError(
+            f"{too_long(adapter.platform, length, limit, limit_name)}; even cut short, its link and "
+            "hashtags leave no room for a word"
+        )
+    return compose(best + ELLIPSIS, tags, link)
 
 
 def hashtag(tag: str) -> str:

@@ -40,7 +40,6 @@ from adapters.base import (
     Adapter,
     AmbiguousError,
     AuthError,
-    ContentError,
     DeliveryError,
     PermanentError,
     Posted,
@@ -123,6 +122,8 @@ class TelegramAdapter(Adapter[BotCredentials]):
     media_limit = 1
     secret_fields = frozenset({"bot_token"})
     post_url_base: ClassVar[str] = "https://t.me"
+    # A bot cannot read its channel's view counts; only the member count (potential reach).
+    supports_metrics = False
 
     def __init__(self, api_base: str | None = None, timeout_seconds: float = 20.0) -> None:
         super().__init__(api_base, timeout_seconds)
@@ -130,16 +131,11 @@ class TelegramAdapter(Adapter[BotCredentials]):
 
     # --- rendering -------------------------------------------------------------------------------
 
-    def render(self, item: Item) -> str:
-        text = super().render(item)
-        length = self.measure(text)
-        if item.media and length > self.caption_limit:
-            raise ContentError(
-                f"text is {length} long on {self.platform}, over its caption limit of "
-                f"{self.caption_limit} for a post with a picture; shorten it or give "
-                f"overrides.{self.platform}.text"
-            )
-        return text
+    def limit_for(self, item: Item) -> tuple[int, str]:
+        # A post with media is one `sendPhoto`, its text the caption.
+        if item.media:
+            return self.caption_limit, "caption limit (a post with a picture)"
+        return self.text_limit, "limit"
 
     # --- calls -----------------------------------------------------------------------------------
 
@@ -179,6 +175,14 @@ class TelegramAdapter(Adapter[BotCredentials]):
             # Here "chat not found" may be the partner's chat as well as ours.
             raise self._translate(error, credentials.bot_token, account_chat=False) from None
         return self._posted(credentials, message)
+
+    async def audience(self, credentials: BotCredentials) -> int | None:
+        """The channel's member count (getChatMemberCount): its potential reach."""
+        bot = self._bot(credentials.bot_token)
+        try:
+            return int(await bot.get_chat_member_count(chat_id=credentials.chat_id))
+        except TelegramError as error:
+            raise self._translate(error, credentials.bot_token, account_chat=True) from None
 
     async def aclose(self) -> None:
         # The bots were never `initialize()`d (no call needs it), so `Bot.shutdown()` would do

@@ -43,7 +43,9 @@ from adapters.base import (
     Adapter,
     AmbiguousError,
     AuthError,
+    CannotReconcile,
     DeliveryError,
+    Engagement,
     PermanentError,
     Posted,
     RateLimitedError,
@@ -111,6 +113,9 @@ class XAdapter(Adapter[XCredentials]):
     secret_fields: ClassVar[frozenset[str]] = frozenset(
         {"consumer_key", "consumer_secret", "access_token", "access_token_secret"}
     )
+    # GET /2/tweets takes up to 100 ids and returns each tweet's public_metrics.
+    supports_metrics: ClassVar[bool] = True
+    metrics_batch_size: ClassVar[int] = 100
 
     def __init__(self, api_base: str | None = None, timeout_seconds: float = 20.0) -> None:
         super().__init__(api_base, timeout_seconds)
@@ -169,6 +174,43 @@ class XAdapter(Adapter[XCredentials]):
                 return Posted(post_id=str(tweet.id), url=TWEET_URL.format(id=tweet.id))
         return None
 
+    # --- reach -----------------------------------------------------------------------------------
+
+    async def metrics(self, credentials: XCredentials, post_ids: list[str]) -> dict[str, Engagement]:
+        """Public metrics of up to 100 tweets in one GET /2/tweets; retweets (`rt-…`) have none."""
+        ids = [post_id for post_id in post_ids if post_id.isdigit()][: self.metrics_batch_size]
+        if not ids:
+            return {}
+        response = await self._call(
+            credentials,
+            lambda client: client.get_tweets(ids, tweet_fields=["public_metrics"], user_auth=True),
+            write=False,
+        )
+        found: dict[str, Engagement] = {}
+        for tweet in response.data or []:
+            public: dict[str, Any] = tweet.public_metrics or {}
+            found[str(tweet.id)] = Engagement(
+                impressions=public.get("impression_count"),
+                likes=public.get("like_count"),
+                reposts=public.get("retweet_count"),
+                replies=public.get("reply_count"),
+                quotes=public.get("quote_count"),
+            )
+        return found
+
+    async def audience(self, credentials: XCredentials) -> int | None:
+        """The account's followers, from GET /2/users/{id}?user.fields=public_metrics."""
+        response = await self._call(
+            credentials,
+            lambda client: client.get_user(
+                id=credentials.user_id, user_fields=["public_metrics"], user_auth=True
+            ),
+            write=False,
+        )
+        public = getattr(response.data, "public_metrics", None) or {}
+        followers = public.get("followers_count")
+        return int(followers) if followers is not None else None
+
     async def aclose(self) -> None:
         self._clients.clear()
         if self._http is not None:
@@ -188,9 +230,10 @@ class XAdapter(Adapter[XCredentials]):
     async def _already_posted(self, credentials: XCredentials, delivery: Delivery) -> Posted:
         existing = await self.reconcile(credentials, delivery)
         if existing is None:
-            raise PermanentError(
+            # It may be ours, further back than the newest 100: a person must look.
+            raise CannotReconcile(
                 "X refused the text as a duplicate of an earlier tweet of this account, "
-                "and none of its recent tweets matches it"
+                "and none of its newest 100 tweets matches it"
             )
         return existing
 

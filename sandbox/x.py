@@ -84,6 +84,8 @@ class XFake(Fake):
             web.post("/2/users/{user_id}/retweets", self._guard(self._retweet)),
             web.get("/2/users/me", self._guard(self._me)),
             web.get("/2/users/{user_id}/tweets", self._guard(self._user_tweets)),
+            # After /2/users/me, which aiohttp matches first.
+            web.get("/2/users/{user_id}", self._guard(self._get_user)),
         ]
 
     # --- error shapes ----------------------------------------------------------------------------
@@ -226,6 +228,31 @@ class XFake(Fake):
         user_id = self._user(request)
         data = {"id": user_id, "name": f"Sandbox user {user_id}", "username": f"sandbox_{user_id}"}
         return self._json(200, {"data": data}, self._read_headers())
+
+    async def _get_user(self, request: web.Request) -> web.Response:
+        self._reader(request)
+        user_id = request.match_info["user_id"]
+        if not user_id.isdigit():
+            raise self._invalid("id", user_id, "The `id` query parameter value is not valid.")
+        data: dict[str, Any] = {
+            "id": user_id,
+            "name": f"Sandbox user {user_id}",
+            "username": f"sandbox_{user_id}",
+        }
+        fields = {field for field in request.query.get("user.fields", "").split(",") if field}
+        if "public_metrics" in fields:
+            data["public_metrics"] = self.user_metrics(user_id)
+        return self._json(200, {"data": data}, self._read_headers())
+
+    def user_metrics(self, user_id: str) -> dict[str, int]:
+        """Stable per user, so that reach figures computed from it are reproducible."""
+        seed = int.from_bytes(hashlib.sha256(f"user:{user_id}".encode()).digest()[:8], "big")
+        return {
+            "followers_count": 500 + seed % 200_000,
+            "following_count": (seed >> 20) % 2_000,
+            "tweet_count": len(self._tweets_by(user_id)) + (seed >> 32) % 10_000,
+            "listed_count": (seed >> 40) % 300,
+        }
 
     # --- helpers ---------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
 from schemas.items import Slug
 
@@ -22,6 +22,48 @@ class PlatformSettings(BaseModel):
     )
 
 
+class WebhookSecret(BaseModel):
+    """The shared secret of one CMS webhook; the path `/v1/webhooks/<kind>/<agency>` selects it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    secret: str = Field(min_length=16, description="Standard Webhooks: `whsec_<base64>`; others: any string.")
+
+
+class WebhookSecrets(BaseModel):
+    """Which signed webhooks an agency accepts, one secret per kind (never shared across agencies)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    standard: WebhookSecret | None = None
+    github: WebhookSecret | None = None
+    ghost: WebhookSecret | None = None
+    wordpress: WebhookSecret | None = None
+
+
+class FeedSettings(BaseModel):
+    """An RSS/Atom feed whose new entries the agency publishes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl
+    interval_seconds: float = Field(default=300.0, gt=0)
+
+
+class IngestConfig(BaseModel):
+    """How an agency may publish over HTTP: a bearer token (only its SHA-256 is stored), webhooks, a feed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_token_sha256: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="Lower-case hex SHA-256 of the agency's API token; `hamafza token new AGENCY` makes one.",
+    )
+    webhooks: WebhookSecrets = Field(default_factory=WebhookSecrets)
+    feed: FeedSettings | None = None
+
+
 class AgencyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -30,7 +72,7 @@ class AgencyConfig(BaseModel):
         default_factory=dict,
         description="Platform → credentials; each adapter validates its own shape.",
     )
-    ingest: dict[str, Any] | None = None
+    ingest: IngestConfig | None = None
 
 
 class NetworkConfig(BaseModel):

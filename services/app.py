@@ -6,15 +6,18 @@ same in-process. Any number of processes may run side by side: they join the sam
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faststream import FastStream
 from faststream.redis import RedisBroker
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from adapters import Adapter, load_adapters
 from services import amplify, deliver, fanout, janitor
@@ -26,9 +29,12 @@ from services.logs import get_logger, redactor
 from services.runtime import Runtime, Settings
 from services.scheduler import Scheduler
 
+if TYPE_CHECKING:
+    from services.api import ApiService
+
 log = get_logger("hamafza.app")
 
-SERVICES = ("fanout", "deliver", "amplify", "scheduler")
+SERVICES = ("fanout", "deliver", "amplify", "scheduler", "reach", "api")
 
 
 def build_adapters(
@@ -57,11 +63,19 @@ def build_runtime(
     classes = registry if registry is not None else load_adapters()
     network = config if isinstance(config, Network) else load_network(config, classes)
     redactor.register(network.secrets)
+    chosen = settings or Settings.from_env()
+    # redis-py 8's asyncio pool holds 100 connections and *raises* MaxConnectionsError when they are
+    # all in use. With up to `max_in_flight` deliveries at once plus the other services, a busy worker
+    # hit that (found by `make chaos`): a post that went out but whose outcome could not be recorded
+    # stayed `sending` and ended `unconfirmed`. A blocking pool makes callers wait for a connection.
+    pool = BlockingConnectionPool.from_url(
+        redis_url, max_connections=max(100, chosen.max_in_flight + 100), timeout=30
+    )
     return Runtime(
-        settings=settings or Settings.from_env(),
+        settings=chosen,
         network=network,
         adapters=build_adapters(network, classes),
-        redis=Redis.from_url(redis_url),
+        redis=Redis.from_pool(pool),  # closing the client closes its pool
         redis_url=redis_url,
     )
 
@@ -74,18 +88,34 @@ class Workers:
     broker: RedisBroker
     scheduler: Scheduler | None
     streams: list[tuple[str, str]]  # (stream, group) pairs consumed
+    api: ApiService | None = None  # HTTP ingress and feed watchers (services/api.py)
 
     async def prepare(self) -> None:
-        for stream, group in self.streams:
-            await ensure_group(self.runtime.redis, stream, group)
+        """Create the consumer groups, waiting for Redis if it is not up yet (a restart, a deploy)."""
+        waited = 0.0
+        while True:
+            try:
+                for stream, group in self.streams:
+                    await ensure_group(self.runtime.redis, stream, group)
+                return
+            except (RedisConnectionError, RedisTimeoutError) as error:
+                if waited >= self.runtime.settings.startup_wait_seconds:
+                    raise
+                log.warning("redis.unavailable", detail=str(error), waited_seconds=waited)
+                await asyncio.sleep(1.0)
+                waited += 1.0
 
     async def start(self) -> None:
         await self.prepare()
         await self.broker.start()
         if self.scheduler is not None:
             await self.scheduler.start()
+        if self.api is not None:
+            await self.api.start()
 
     async def stop(self) -> None:
+        if self.api is not None:
+            await self.api.stop()
         if self.scheduler is not None:
             await self.scheduler.stop()
         await self.broker.stop()
@@ -110,6 +140,9 @@ class Workers:
             scheduler = self.scheduler
             application.after_startup(scheduler.start)
             application.on_shutdown(scheduler.stop)
+        if self.api is not None:
+            application.after_startup(self.api.start)
+            application.on_shutdown(self.api.stop)
 
         async def close() -> None:
             await self.forget_consumers()
@@ -120,7 +153,12 @@ class Workers:
         return application
 
 
-def build_workers(runtime: Runtime, services: Iterable[str] = SERVICES) -> Workers:
+def build_workers(
+    runtime: Runtime,
+    services: Iterable[str] = SERVICES,
+    api_host: str | None = None,
+    api_port: int | None = None,
+) -> Workers:
     chosen = set(services)
     unknown = chosen - set(SERVICES)
     if unknown:
@@ -157,5 +195,29 @@ def build_workers(runtime: Runtime, services: Iterable[str] = SERVICES) -> Worke
             wire(keys.deliveries(platform), deliver.GROUP, worker.handle)
     if "amplify" in chosen:
         wire(keys.results, amplify.GROUP, amplify.Amplify(runtime, ledger).handle)
-    scheduler = Scheduler(runtime, ledger) if "scheduler" in chosen else None
-    return Workers(runtime, broker, scheduler, streams)
+    if "reach" in chosen:
+        from services import reach
+
+        reacher = reach.Reach(runtime)
+        wire(keys.results, reach.GROUP, reacher.handle_results)
+        wire(reach.ReachKeys(keys.prefix).due, reach.GROUP, reacher.handle_due)
+    # The reach scheduler releases `hamafza:schedule` as before, and due reach snapshots too.
+    scheduler = _reach_scheduler(runtime, ledger) if "scheduler" in chosen else None
+    api = _api_service(runtime, api_host, api_port) if "api" in chosen else None
+    return Workers(runtime, broker, scheduler, streams, api)
+
+
+def _api_service(runtime: Runtime, host: str | None, port: int | None) -> ApiService | None:
+    """HTTP ingress on HAMAFZA_API_HOST:HAMAFZA_API_PORT (127.0.0.1:8080), if any agency has `ingest`."""
+    from services.api import ApiService, serves_anyone
+
+    if not serves_anyone(runtime.network):
+        log.info("api.disabled", reason="no agency has an `ingest` section in the network file")
+        return None
+    return ApiService(runtime, host, port)
+
+
+def _reach_scheduler(runtime: Runtime, ledger: Ledger) -> Scheduler:
+    from services.reach import ReachScheduler
+
+    return ReachScheduler(runtime, ledger)

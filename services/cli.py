@@ -53,11 +53,17 @@ def _require_config(config: Path | None) -> Path:
 @app.command()
 def run(
     service: Annotated[
-        str, typer.Argument(help="all, or one of: fanout, deliver, amplify, scheduler.")
+        str, typer.Argument(help="all, or one of: fanout, deliver, amplify, scheduler, reach.")
     ] = "all",
     config: ConfigOption = None,
     redis_url: RedisOption = DEFAULT_URL,
     prefix: PrefixOption = "hamafza",
+    host: Annotated[
+        str | None, typer.Option(envvar="HAMAFZA_API_HOST", help="api: address to listen on (127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(envvar="HAMAFZA_API_PORT", help="api: port to listen on (8080).")
+    ] = None,
 ) -> None:
     """Run services in this process until SIGINT/SIGTERM (then drain in-flight work)."""
     from services.app import SERVICES, build_runtime, build_workers
@@ -67,7 +73,7 @@ def run(
     chosen = list(SERVICES) if service == "all" else [service]
     try:
         runtime = build_runtime(_require_config(config), redis_url, Settings.from_env(prefix=prefix))
-        workers = build_workers(runtime, chosen)
+        workers = build_workers(runtime, chosen, api_host=host, api_port=port)
     except (ConfigError, ValueError) as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
@@ -299,7 +305,9 @@ def dlq_purge(
     console.print(f"purged {asyncio.run(purge())}")
 
 
-accounts_app = typer.Typer(no_args_is_help=True, help="Accounts paused by rate limits or refused credentials.")
+accounts_app = typer.Typer(
+    no_args_is_help=True, help="Accounts paused by rate limits or refused credentials."
+)
 app.add_typer(accounts_app, name="accounts")
 
 
@@ -438,6 +446,162 @@ def demo(
 
     os.environ.setdefault("HAMAFZA_LOG_FORMAT", "console")
     raise typer.Exit(asyncio.run(run_demo(redis_url, verbose=verbose, console=console)))
+
+
+reach_app = typer.Typer(no_args_is_help=True, help="Reach snapshots: post metrics and account audiences.")
+app.add_typer(reach_app, name="reach")
+
+
+@reach_app.command("poll")
+def reach_poll(
+    every_post: Annotated[
+        bool, typer.Option("--all", help="Every post ever tracked, not only those within the offsets.")
+    ] = False,
+    config: ConfigOption = None,
+    redis_url: RedisOption = DEFAULT_URL,
+    prefix: PrefixOption = "hamafza",
+) -> None:
+    """Take a reach snapshot now (metrics batched per platform and account), as the service would."""
+    from services.app import build_runtime
+    from services.reach import Reach
+    from services.runtime import Settings
+
+    configure()
+    try:
+        runtime = build_runtime(_require_config(config), redis_url, Settings.from_env(prefix=prefix))
+    except ConfigError as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+
+    async def poll() -> int:
+        try:
+            return len(await Reach(runtime).poll(every_post=every_post))
+        finally:
+            await runtime.aclose()
+            await runtime.redis.aclose()
+
+    console.print(json.dumps({"snapshots": asyncio.run(poll())}))
+
+
+@app.command()
+def report(
+    campaign: Annotated[str | None, typer.Option(help="Only this campaign.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="From this day: 1404-01-05 (Jalali) or 2025-03-25.")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Up to this day, inclusive.")] = None,
+    agency: Annotated[str | None, typer.Option(help="Only this agency and what involves it.")] = None,
+    output_format: Annotated[str, typer.Option("--format", help="table, json, csv or html.")] = "table",
+    lang: Annotated[str, typer.Option(help="fa or en.")] = "fa",
+    calendar: Annotated[str, typer.Option(help="jalali or gregorian.")] = "jalali",
+    csv_table: Annotated[
+        str, typer.Option("--csv-table", help="With --format csv: agencies, matrix, platforms or items.")
+    ] = "agencies",
+    top: Annotated[int, typer.Option(help="How many top items.")] = 10,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
+    config: ConfigOption = None,
+    redis_url: RedisOption = DEFAULT_URL,
+    prefix: PrefixOption = "hamafza",
+) -> None:
+    """The synergy report: who published, who amplified whom, and what reach it got."""
+    from services import report as reporting
+
+    if (
+        output_format not in reporting.FORMATS
+        or lang not in reporting.LABELS
+        or calendar
+        not in (
+            "jalali",
+            "gregorian",
+        )
+    ):
+        errors.print("[red]--format table|json|csv|html, --lang fa|en, --calendar jalali|gregorian[/red]")
+        raise typer.Exit(2)
+    try:
+        filters = reporting.Filters(
+            campaign=campaign,
+            since=reporting.parse_day(since),
+            until=reporting.parse_day(until),
+            agency=agency,
+        )
+        names = (
+            {k: v.name for k, v in load_network(config, load_adapters()).agencies.items()} if config else {}
+        )
+    except (reporting.ReportError, ConfigError) as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+
+    async def build() -> dict[str, Any]:
+        redis = Redis.from_url(redis_url)
+        try:
+            return await reporting.build_report(
+                redis,
+                Keys(prefix),
+                filters=filters,
+                agency_names=names,
+                platform_titles=reporting.platform_titles(lang),
+                top=top,
+                calendar=calendar,
+            )
+        finally:
+            await redis.aclose()
+
+    document = asyncio.run(build())
+    if output_format == "table":
+        target = Console(file=output.open("w", encoding="utf-8"), width=160) if output else console
+        reporting.print_table(document, target, lang, calendar)
+        return
+    if output_format == "json":
+        text = reporting.to_json(document)
+    elif output_format == "csv":
+        text = reporting.to_csv(document, csv_table)
+    else:
+        from services.report_html import render_html
+
+        text = render_html(document, lang, calendar)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        errors.print(f"wrote {output}")
+
+
+token_app = typer.Typer(no_args_is_help=True, help="Agencies' API tokens for the HTTP ingress.")
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("new")
+def token_new(agency: Annotated[str, typer.Argument(help="The agency the token publishes as.")]) -> None:
+    """Print a new API token (shown once) and the hash line for the agency's `ingest` section."""
+    from services.tokens import new_token, token_sha256
+
+    token = new_token()
+    console.print(f"token for {agency} (give it to the agency; it is not stored anywhere):", highlight=False)
+    sys.stdout.write(token + "\n")
+    console.print(f"network file, agencies.{agency}.ingest:", highlight=False)
+    sys.stdout.write(f'  api_token_sha256: "{token_sha256(token)}"\n')
+
+
+@app.command("docs")
+def docs(
+    out: Annotated[Path | None, typer.Option(help="Write openapi.json and asyncapi.json here.")] = None,
+    prefix: PrefixOption = "hamafza",
+) -> None:
+    """The OpenAPI document of the HTTP ingress and the AsyncAPI document of the streams."""
+    from adapters import load_adapters as adapters
+    from services.api import asyncapi_document, openapi_document
+
+    documents = {
+        "openapi": openapi_document(),
+        "asyncapi": asyncapi_document(prefix, sorted(adapters())),
+    }
+    if out is None:
+        sys.stdout.write(json.dumps(documents, ensure_ascii=False, indent=2) + "\n")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name, document in documents.items():
+        (out / f"{name}.json").write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    console.print(f"wrote openapi.json and asyncapi.json to {out}")
 
 
 def main() -> None:

@@ -48,11 +48,10 @@ class Deliver:
             self.handle_entry, "deliver.failed", asyncio.Semaphore(runtime.settings.max_in_flight)
         )
 
-    @property
-    def lease_ms(self) -> int:
-        # Longer than any call can last, so a live worker's lease never runs out under it.
-        slowest = max((adapter.timeout_seconds for adapter in self.runtime.adapters.values()), default=20.0)
-        return int((slowest * 2 + 30) * 1000)
+    @staticmethod
+    def lease_ms(adapter: Adapter[Any]) -> int:
+        # Longer than this platform's call can last, so a live worker's lease never runs out under it.
+        return int((adapter.timeout_seconds * 2 + 30) * 1000)
 
     async def handle_entry(self, entry: Entry) -> None:
         try:
@@ -90,20 +89,12 @@ class Deliver:
                     f"{delivery.agency!r} has no {delivery.platform} account any more; fix the network file, then replay",
                 )
                 return
-            if entry.deliveries > self.runtime.settings.max_deliveries:
-                await self._dead(
-                    delivery,
-                    entry,
-                    DeadReason.POISON,
-                    f"entry failed {entry.deliveries - 1} times; see the worker logs",
-                )
-                return
             await self._deliver(delivery, entry, account, adapter)
 
     async def _deliver(
         self, delivery: Delivery, entry: Entry, account: Account, adapter: Adapter[Any]
     ) -> None:
-        claim = await self.ledger.claim(delivery, self.lease_ms)
+        claim = await self.ledger.claim(delivery, self.lease_ms(adapter))
         if claim.verdict in {"posted", "dead"}:
             await self.runtime.redis.xack(*entry.ack)
             log.info("delivery.already_final", state=claim.verdict)
@@ -122,13 +113,28 @@ class Deliver:
             return
 
         attempts = claim.number
-        if self.budget is not None:
-            wait_until = await self.budget.take(delivery)
-            if wait_until is not None:
-                # Our own budget, spent before the platform has to refuse: not a failed attempt.
-                await self.ledger.reschedule(delivery, wait_until, entry.ack, refund_attempt=True)
-                log.info("delivery.budget_wait", until=wait_until.isoformat())
-                return
+        if entry.deliveries > self.runtime.settings.max_deliveries:
+            # Counted only for fresh attempts: hand-outs while another worker's lease runs ("busy")
+            # are not this entry's fault.
+            await self._dead(
+                delivery,
+                entry,
+                DeadReason.POISON,
+                f"entry failed {entry.deliveries - 1} times; see the worker logs",
+                attempts,
+            )
+            return
+        try:
+            wait_until = await self.budget.take(delivery) if self.budget is not None else None
+        except Exception:
+            # Nothing was sent: give the claim back, so recovery need not ask the platform.
+            await self.ledger.release(delivery)
+            raise
+        if wait_until is not None:
+            # Our own budget, spent before the platform has to refuse: not a failed attempt.
+            await self.ledger.reschedule(delivery, wait_until, entry.ack, refund_attempt=True)
+            log.info("delivery.budget_wait", until=wait_until.isoformat())
+            return
         try:
             async with asyncio.timeout(adapter.timeout_seconds + 5):
                 posted = await self._call(delivery, account, adapter)
@@ -140,6 +146,14 @@ class Deliver:
             log.warning("delivery.rate_limited", until=pause_until.isoformat(), detail=str(error))
         except RetryableError as error:
             await self._retry(delivery, entry, attempts, str(error))
+        except CannotReconcile as error:
+            await self._dead(
+                delivery,
+                entry,
+                DeadReason.UNCONFIRMED,
+                f"{error}. Check the account: if the post is missing, `hamafza dlq replay --force`",
+                attempts,
+            )
         except AuthError as error:
             pause_until = now() + timedelta(seconds=self.runtime.settings.auth_pause_seconds)
             await self.ledger.pause_account(delivery.platform, delivery.agency, pause_until)

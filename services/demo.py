@@ -102,7 +102,11 @@ async def _run(url: str, sandbox_url: str, sandbox_posts: list[Any], console: Co
         )
         return 1
     console.print(f"[green]The sandbox confirms all {len(sandbox_posts)} posts, none twice.[/green]")
-    return 0 if settled else 1
+    # The synergy report (reach polled now), with its totals checked against the fakes.
+    from services.demo_report import reach_report
+
+    reported = await reach_report(network, url, settings, sandbox_url, sandbox_posts, console)
+    return 0 if settled and reported else 1
 
 
 async def _watch(workers: Any, item_ids: list[str], console: Console, timeout: float = 60.0) -> bool:

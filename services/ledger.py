@@ -220,6 +220,15 @@ class Ledger:
             self._ack(pipe, ack)
             await pipe.execute()
 
+    async def release(self, delivery: Delivery) -> None:
+        """Undo a claim whose platform call never started: back to waiting, the attempt refunded."""
+        ledger_key = self.keys.ledger(delivery.id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(ledger_key, "state", DeliveryState.PENDING.value)
+            pipe.hdel(ledger_key, "lease_until")
+            pipe.hincrby(ledger_key, "attempts", -1)
+            await pipe.execute()
+
     async def pause_account(self, platform: str, agency: str, until: datetime) -> None:
         """Hold every delivery of one account until `until`; the others go on."""
         await self.redis.set(self.keys.pause(platform, agency), epoch_ms(until), pxat=epoch_ms(until) + 1000)

@@ -36,6 +36,7 @@ class Settings:
     work_retention_ms: int = 24 * 3600 * 1000  # finished work entries kept this long for debugging
     stale_consumer_ms: int = 3600 * 1000  # a consumer silent this long with nothing pending is gone
     janitor_interval_seconds: float = 60.0
+    startup_wait_seconds: float = 120.0  # how long a starting worker waits for Redis to answer
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:

@@ -1,0 +1,429 @@
+"""Instagram: publishing through the Graph API (aiohttp), reach through instaloader.
+
+Publishing is two-phase. A *container* is made from media at public URLs (Meta fetches them):
+`POST /{ig-user-id}/media` with `image_url`, or `video_url` and `media_type=REELS` (video containers
+are polled until `status_code` is `FINISHED`), or, for 2–10 media, one child per item and a
+`CAROUSEL` parent. Then `POST /{ig-user-id}/media_publish?creation_id=…` makes the post. The daily
+quota is read from `content_publishing_limit` first; a full quota pauses the account.
+
+No second post on a retry: the container id is recorded (by delivery id, in the adapter) before
+`media_publish` is called. A retry of the same delivery looks at that container first: `PUBLISHED`
+means the earlier attempt went out, and the post is found among the account's newest media by its
+caption; `FINISHED` is published as is, without a new container. After a lost answer or a worker
+crash (`reconcile`), the same two checks run, the caption search alone when this process never
+saw the container. The record lives in memory, not in the ledger: across a restart, the caption
+search (which Instagram returns verbatim) is what prevents the double post.
+
+Reach (`metrics`, `audience`) comes from Instagram's public web through instaloader: a post's likes,
+comments and views by its shortcode, which the Graph API gives for the media id, and the profile's
+followers. instaloader never sleeps here: its rate controller raises instead of waiting 11 minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import aiohttp
+import requests
+import requests.adapters
+from instaloader import Instaloader, Post, Profile
+from instaloader.exceptions import InstaloaderException, QueryReturnedNotFoundException
+from instaloader.instaloadercontext import RateController
+from pydantic import BaseModel, ConfigDict, Field
+
+from adapters import register
+from adapters.base import (
+    Adapter,
+    AmbiguousError,
+    AuthError,
+    ContentError,
+    DeliveryError,
+    Engagement,
+    PermanentError,
+    Posted,
+    RateLimitedError,
+    RetryableError,
+)
+from schemas import Action, Delivery, Item
+
+GRAPH_HOST = "https://graph.facebook.com"
+GRAPH_VERSION = "v23.0"
+WEB_HOSTS = ("https://www.instagram.com/", "https://i.instagram.com/")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v")
+RECENT_MEDIA = 50
+QUOTA_RECHECK = timedelta(hours=1)  # the quota is a moving 24 h window with no reset time given
+DEFAULT_RATE_WINDOW = timedelta(minutes=15)
+# Graph error codes: throttling (app, user, page, Instagram account) and the publishing limit.
+THROTTLED = {4, 17, 32, 613, 80002}
+AUTH_CODES = {10, 102, 190, 200}
+
+
+class InstagramCredentials(BaseModel):
+    """A professional account's Graph API user id and a long-lived token with `instagram_content_publish`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True, str_strip_whitespace=True)
+
+    ig_user_id: str = Field(pattern=r"^\d+$")
+    access_token: str = Field(min_length=10, repr=False)
+    username: str = Field(pattern=r"^[A-Za-z0-9._]{1,30}$", description="For reach: the public profile's name.")
+
+
+# --- pointing instaloader at a fake --------------------------------------------------------------
+
+_WEB_BASE: contextvars.ContextVar[str | None] = contextvars.ContextVar("instagram_web_base", default=None)
+_PATCH_LOCK = threading.Lock()
+_PATCHED: list[bool] = []  # one True once `HTTPAdapter.send` is wrapped
+
+
+def _redirect_instaloader_hosts() -> None:
+    """Move instaloader's requests to `_WEB_BASE`, when set in the calling context, and only then.
+
+    instaloader builds `https://www.instagram.com/…` itself and makes fresh `requests` sessions
+    (which do not keep mounted transport adapters), so the redirect wraps `HTTPAdapter.send` once per
+    process. It acts only inside a context that set `_WEB_BASE` (`asyncio.to_thread` carries it), so
+    every other use of `requests` is untouched. The request is copied before its URL changes, so the
+    cookies it brings back stay filed under instagram.com.
+    """
+    with _PATCH_LOCK:
+        if _PATCHED:
+            return
+        original = requests.adapters.HTTPAdapter.send
+
+        def send(self: requests.adapters.HTTPAdapter, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+            base = _WEB_BASE.get()
+            url = request.url or ""
+            if base is not None and url.startswith(WEB_HOSTS):
+                moved = request.copy()
+                moved.url = f"{base}/{url.removeprefix('https://')}"
+                return original(self, moved, *args, **kwargs)
+            return original(self, request, *args, **kwargs)
+
+        requests.adapters.HTTPAdapter.send = send  # type: ignore[method-assign]
+        _PATCHED.append(True)
+
+
+class _WouldWait(InstaloaderException):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"instagram's public web is throttling reads; try again in {seconds:.0f} s")
+        self.seconds = seconds
+
+
+class _NoWaitRateController(RateController):
+    """instaloader's rate controller, raising where it would sleep (up to 11 minutes after a 429)."""
+
+    def sleep(self, secs: float) -> None:
+        if secs > 0:
+            raise _WouldWait(secs)
+
+
+# --- the adapter ---------------------------------------------------------------------------------
+
+
+class _GraphError(Exception):
+    def __init__(self, status: int, error: dict[str, Any], headers: Any) -> None:
+        super().__init__(str(error.get("message", "")))
+        self.status, self.error, self.headers = status, error, headers
+
+
+@register
+class InstagramAdapter(Adapter[InstagramCredentials]):
+    platform: ClassVar[str] = "instagram"
+    title: ClassVar[str] = "اینستاگرام"
+    credentials_model: ClassVar[type[BaseModel]] = InstagramCredentials
+    default_api_base: ClassVar[str] = GRAPH_HOST
+    amplify_actions: ClassVar[frozenset[Action]] = frozenset()  # Instagram has no repost API
+    text_limit: ClassVar[int] = 2200
+    media_limit: ClassVar[int] = 10  # one carousel
+    media_limit_is_hard: ClassVar[bool] = True
+    requires_media: ClassVar[bool] = True
+    hashtag_limit: ClassVar[int | None] = 5
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"access_token"})
+    supports_metrics: ClassVar[bool] = True
+    poll_interval_seconds: ClassVar[float] = 2.0
+    max_polls: ClassVar[int] = 60
+
+    def __init__(self, api_base: str | None = None, timeout_seconds: float = 20.0) -> None:
+        super().__init__(api_base, timeout_seconds)
+        self._http: aiohttp.ClientSession | None = None
+        self.containers: dict[str, str] = {}  # delivery id → container id, recorded before publishing
+        self._shortcodes: dict[str, str] = {}
+        self._loader: Instaloader | None = None
+
+    def account_label(self, credentials: InstagramCredentials) -> str:
+        return f"instagram:@{credentials.username}"
+
+    def render(self, item: Item) -> str:
+        text = super().render(item)
+        for media in item.media:
+            if urlsplit(str(media.url)).scheme != "https":
+                raise ContentError(f"Instagram fetches media itself, so {media.url} must be a public https URL")
+        return text
+
+    # --- deliveries ------------------------------------------------------------------------------
+
+    async def publish(self, credentials: InstagramCredentials, delivery: Delivery) -> Posted:
+        if not delivery.media:
+            raise PermanentError("an Instagram post needs a picture or video; this delivery has none")
+        container = self.containers.get(delivery.id)
+        if container is not None:
+            status = await self._status_code(credentials, container)
+            if status == "PUBLISHED":
+                existing = await self._find_by_caption(credentials, delivery.text)
+                if existing is not None:
+                    return existing
+                raise AmbiguousError("the container was published but its post is not among the newest media")
+            if status != "FINISHED":
+                container = None  # expired or failed: make a new one
+        await self._check_quota(credentials)
+        if container is None:
+            container = await self._make_container(credentials, delivery)
+            self.containers[delivery.id] = container
+        published = await self._graph(
+            credentials, "POST", f"{credentials.ig_user_id}/media_publish", {"creation_id": container}
+        )
+        media_id = str(published["id"])
+        return Posted(post_id=media_id, url=await self._permalink(credentials, media_id))
+
+    async def reconcile(self, credentials: InstagramCredentials, delivery: Delivery) -> Posted | None:
+        container = self.containers.get(delivery.id)
+        if container is not None and await self._status_code(credentials, container) != "PUBLISHED":
+            return None  # the container exists and is not published: surely not posted
+        return await self._find_by_caption(credentials, delivery.text)
+
+    async def metrics(self, credentials: InstagramCredentials, post_ids: list[str]) -> dict[str, Engagement]:
+        found: dict[str, Engagement] = {}
+        for media_id in post_ids[: self.metrics_batch_size]:
+            shortcode = self._shortcodes.get(media_id)
+            if shortcode is None:
+                try:
+                    node = await self._graph(credentials, "GET", media_id, {"fields": "shortcode"}, write=False)
+                except PermanentError:
+                    continue
+                shortcode = self._shortcodes[media_id] = str(node["shortcode"])
+            engagement = await self._web(lambda loader, code=shortcode: _post_engagement(loader, code))
+            if engagement is not None:
+                found[media_id] = engagement
+        return found
+
+    async def audience(self, credentials: InstagramCredentials) -> int | None:
+        followers: int | None = await self._web(
+            lambda loader: int(Profile.from_username(loader.context, credentials.username).followers)
+        )
+        return followers
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        if self._loader is not None:
+            self._loader.close()  # type: ignore[no-untyped-call]
+            self._loader = None
+
+    # --- publishing steps ------------------------------------------------------------------------
+
+    async def _make_container(self, credentials: InstagramCredentials, delivery: Delivery) -> str:
+        user = credentials.ig_user_id
+        if len(delivery.media) == 1:
+            fields = _media_fields(str(delivery.media[0].url), carousel_item=False)
+            fields["caption"] = delivery.text
+            if delivery.media[0].alt and "image_url" in fields:
+                fields["alt_text"] = delivery.media[0].alt
+            container = str((await self._graph(credentials, "POST", f"{user}/media", fields))["id"])
+            await self._wait_until_finished(credentials, container)
+            return container
+        children = []
+        for media in delivery.media[: self.media_limit]:
+            child = str(
+                (await self._graph(credentials, "POST", f"{user}/media", _media_fields(str(media.url), True)))["id"]
+            )
+            await self._wait_until_finished(credentials, child)
+            children.append(child)
+        fields = {"media_type": "CAROUSEL", "children": ",".join(children), "caption": delivery.text}
+        return str((await self._graph(credentials, "POST", f"{user}/media", fields))["id"])
+
+    async def _wait_until_finished(self, credentials: InstagramCredentials, container: str) -> None:
+        for _ in range(self.max_polls):
+            status = await self._status_code(credentials, container)
+            if status == "FINISHED":
+                return
+            if status in {"ERROR", "EXPIRED"}:
+                raise PermanentError(f"Instagram could not process the media (container status {status})")
+            await asyncio.sleep(self.poll_interval_seconds)
+        raise RetryableError("Instagram is still processing the video; trying again later")
+
+    async def _status_code(self, credentials: InstagramCredentials, container: str) -> str:
+        node = await self._graph(credentials, "GET", container, {"fields": "status_code"}, write=False)
+        return str(node.get("status_code", ""))
+
+    async def _check_quota(self, credentials: InstagramCredentials) -> None:
+        answer = await self._graph(
+            credentials,
+            "GET",
+            f"{credentials.ig_user_id}/content_publishing_limit",
+            {"fields": "quota_usage,config"},
+            write=False,
+        )
+        for entry in answer.get("data", []):
+            usage, total = entry.get("quota_usage"), (entry.get("config") or {}).get("quota_total")
+            if isinstance(usage, int) and isinstance(total, int) and usage >= total:
+                raise RateLimitedError(
+                    f"Instagram's publishing quota is used up ({usage} of {total} posts in 24 h)",
+                    reset_at=datetime.now(UTC) + QUOTA_RECHECK,
+                )
+
+    async def _find_by_caption(self, credentials: InstagramCredentials, caption: str) -> Posted | None:
+        answer = await self._graph(
+            credentials,
+            "GET",
+            f"{credentials.ig_user_id}/media",
+            {"fields": "id,caption,permalink,shortcode", "limit": str(RECENT_MEDIA)},
+            write=False,
+        )
+        wanted = " ".join(caption.split())
+        for media in answer.get("data", []):
+            if " ".join(str(media.get("caption") or "").split()) == wanted:
+                if media.get("shortcode"):
+                    self._shortcodes[str(media["id"])] = str(media["shortcode"])
+                return Posted(post_id=str(media["id"]), url=media.get("permalink"))
+        return None
+
+    async def _permalink(self, credentials: InstagramCredentials, media_id: str) -> str | None:
+        try:
+            node = await self._graph(credentials, "GET", media_id, {"fields": "permalink,shortcode"}, write=False)
+        except DeliveryError:
+            return None  # the post exists; its link is a nicety
+        if node.get("shortcode"):
+            self._shortcodes[media_id] = str(node["shortcode"])
+        return str(node["permalink"]) if node.get("permalink") else None
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout_seconds, sock_connect=min(self.timeout_seconds, 5.0))
+            )
+        return self._http
+
+    async def _graph(
+        self,
+        credentials: InstagramCredentials,
+        method: str,
+        path: str,
+        params: dict[str, str],
+        write: bool = True,
+    ) -> dict[str, Any]:
+        """One Graph API call; the token goes in the Authorization header, never in a URL."""
+        url = f"{self.api_base}/{GRAPH_VERSION}/{path}"
+        headers = {"Authorization": f"Bearer {credentials.access_token}"}
+        failure: DeliveryError
+        try:
+            async with self._session().request(method, url, params=params, headers=headers) as response:
+                try:
+                    body = await response.json(content_type=None)
+                except ValueError:
+                    body = None
+                if response.status == 200 and isinstance(body, dict) and "error" not in body:
+                    return body
+                error = body.get("error") if isinstance(body, dict) else None
+                failure = translate(response.status, error if isinstance(error, dict) else {}, response.headers, write)
+        except aiohttp.ClientConnectorError:
+            failure = RetryableError("could not connect to the Instagram Graph API; nothing was sent")
+        except aiohttp.ConnectionTimeoutError:
+            failure = RetryableError("timed out connecting to the Instagram Graph API; nothing was sent")
+        except (TimeoutError, aiohttp.ClientError) as error:
+            what = f"{type(error).__name__} after the request was sent"
+            failure = (
+                AmbiguousError(f"Instagram may or may not have done it ({what})")
+                if write
+                else RetryableError(f"reading from Instagram failed ({what})")
+            )
+        raise failure
+
+    def _instaloader(self) -> Instaloader:
+        if self._loader is None:
+            self._loader = Instaloader(
+                sleep=False,
+                quiet=True,
+                max_connection_attempts=1,
+                request_timeout=self.timeout_seconds,
+                rate_controller=_NoWaitRateController,
+            )
+        return self._loader
+
+    async def _web(self, read: Any) -> Any:
+        """Runs an instaloader read in a thread, moved onto the sandbox when `api_base` is not Meta's."""
+        loader = self._instaloader()
+        token = None
+        if self.api_base != GRAPH_HOST:
+            _redirect_instaloader_hosts()
+            token = _WEB_BASE.set(self.api_base)
+        try:
+            return await asyncio.to_thread(read, loader)
+        except _WouldWait as error:
+            raise RetryableError(str(error)) from None
+        except QueryReturnedNotFoundException:
+            return None
+        except InstaloaderException as error:
+            raise RetryableError(f"reading Instagram's public web failed ({type(error).__name__})") from None
+        finally:
+            if token is not None:
+                _WEB_BASE.reset(token)
+
+
+def _media_fields(url: str, carousel_item: bool) -> dict[str, str]:
+    video = urlsplit(url).path.lower().endswith(VIDEO_SUFFIXES)
+    fields = {"media_type": "VIDEO" if carousel_item else "REELS", "video_url": url} if video else {"image_url": url}
+    if carousel_item:
+        fields["is_carousel_item"] = "true"
+    return fields
+
+
+def _post_engagement(loader: Instaloader, shortcode: str) -> Engagement:
+    post = Post.from_shortcode(loader.context, shortcode)
+    views = post.video_view_count if post.is_video else None
+    return Engagement(likes=int(post.likes), replies=int(post.comments), views=int(views) if views else None)
+
+
+def translate(status: int, error: dict[str, Any], headers: Any, write: bool) -> DeliveryError:
+    """The typed error for a Graph API error envelope; it quotes Meta's message, never the token."""
+    code = error.get("code")
+    subcode = error.get("error_subcode")
+    message = str(error.get("error_user_msg") or error.get("message") or f"HTTP {status}")
+    said = f"instagram answered {status} (code {code}{f'/{subcode}' if subcode else ''}): {message}"
+    if code in THROTTLED or status == 429 or (code == 9 and subcode == 2207042):
+        return RateLimitedError(said, reset_at=_regain_access(headers, code == 9))
+    if code in AUTH_CODES or status in {401, 403}:
+        return AuthError(f"{said} (renew the long-lived token; it needs instagram_content_publish)")
+    if status >= 500 or error.get("is_transient") or code in {1, 2}:
+        return RetryableError(said)
+    if status == 200:
+        return AmbiguousError(said) if write else RetryableError(said)
+    return PermanentError(said)
+
+
+def _regain_access(headers: Any, quota: bool) -> datetime:
+    now = datetime.now(UTC)
+    if quota:
+        return now + QUOTA_RECHECK
+    minutes: list[float] = []
+    for name in ("X-Business-Use-Case-Usage", "X-App-Usage"):
+        raw = headers.get(name) if headers is not None else None
+        if not raw:
+            continue
+        try:
+            usage = json.loads(raw)
+        except ValueError:
+            continue
+        for entries in usage.values() if isinstance(usage, dict) else []:
+            for entry in entries if isinstance(entries, list) else []:
+                value = entry.get("estimated_time_to_regain_access") if isinstance(entry, dict) else None
+                if isinstance(value, int | float):
+                    minutes.append(float(value))
+    return now + (timedelta(minutes=max(minutes)) if minutes and max(minutes) > 0 else DEFAULT_RATE_WINDOW)

@@ -1,0 +1,517 @@
+"""Reach: metric snapshots of every post and the audience of every posting or amplifying account.
+
+The service has its own consumer group on the results stream. For each posted result it records the
+post (`hamafza:reach:post:<delivery-id>`, indexed in `hamafza:reach:posts`) and schedules one snapshot
+request per offset (default +1 h, +6 h, +24 h, +72 h) in its own sorted set, `hamafza:reach:schedule`,
+which the scheduler service releases onto `hamafza:reach:due` with the same Lua script as every other
+delayed entry. (It is not `hamafza:schedule`: that set empty means "no outstanding work" to `status`,
+the demo and the tests, and snapshot requests wait up to three days.)
+
+Due requests are read by this service, grouped per platform and account: one audience call per account
+(X: followers; Telegram/Bale: channel members, since bots cannot read views) and one metrics call per
+`metrics_batch_size` posts (X: 100 ids per GET /2/tweets). Each snapshot goes to the `hamafza:reach`
+stream and becomes the post's `latest` record, in one MULTI with the acknowledgement of its request;
+everything lives in Redis, so snapshots and pending requests survive restarts. `hamafza reach poll`
+takes a snapshot of the tracked posts now (`--all`: of every post ever recorded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ValidationError
+
+from adapters import DeliveryError, Engagement, RateLimitedError, RetryableError
+from adapters.base import AmbiguousError
+from schemas import Action, DeliveryState, Result
+from services.consumer import Entry
+from services.keys import Keys
+from services.ledger import Ledger
+from services.logs import get_logger
+from services.runtime import BadEntry, Runtime, decode_entry, encode, epoch_ms, now
+from services.scheduler import Scheduler
+
+GROUP = "reach"
+POLL = "poll"
+DEFAULT_OFFSETS = "1h,6h,24h,72h"
+log = get_logger("hamafza.reach")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+# Posts whose metrics the platform can read: a retweet has no id of its own, a forward no counters.
+_METRIC_ACTIONS = frozenset({Action.PUBLISH.value, Action.QUOTE.value})
+
+
+# --- keys and settings ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReachKeys:
+    prefix: str = "hamafza"
+
+    @property
+    def snapshots(self) -> str:
+        """Every snapshot ever taken, oldest first: `{"data": <ReachSnapshot json>}`."""
+        return f"{self.prefix}:reach"
+
+    @property
+    def due(self) -> str:
+        """Snapshot requests, released here by the scheduler when due."""
+        return f"{self.prefix}:reach:due"
+
+    @property
+    def schedule(self) -> str:
+        """Sorted set of snapshot requests scored by due epoch ms (members as in `hamafza:schedule`)."""
+        return f"{self.prefix}:reach:schedule"
+
+    @property
+    def posts(self) -> str:
+        """Sorted set of tracked delivery ids scored by when they were posted (epoch ms)."""
+        return f"{self.prefix}:reach:posts"
+
+    def post(self, delivery_id: str) -> str:
+        """Hash: `post` (TrackedPost json), `latest` and `snap:<offset>` (ReachSnapshot json), `count`."""
+        return f"{self.prefix}:reach:post:{delivery_id}"
+
+    @property
+    def audience(self) -> str:
+        """Hash `<platform>/<agency>` → `{"audience": n, "at": iso}`: each account's latest audience."""
+        return f"{self.prefix}:reach:audience"
+
+
+@dataclass(frozen=True)
+class _ReachScheduleKeys(Keys):
+    """Keys whose `schedule` is the reach schedule, so the ledger's release script serves it."""
+
+    @property
+    def schedule(self) -> str:
+        return ReachKeys(self.prefix).schedule
+
+
+def parse_offsets(text: str) -> tuple[tuple[str, float], ...]:
+    """`"1h,6h,24h,72h"` → ((label, seconds), …); a bare number is seconds."""
+    offsets: list[tuple[str, float]] = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        match = _DURATION.match(part)
+        if match is None:
+            raise ValueError(f"reach offset {part.strip()!r} is not a duration like 90s, 30m, 6h or 3d")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        offsets.append((part.strip(), seconds))
+    if not offsets:
+        raise ValueError("no reach offsets given")
+    return tuple(sorted(offsets, key=lambda offset: offset[1]))
+
+
+@dataclass(frozen=True)
+class ReachSettings:
+    """`HAMAFZA_REACH_OFFSETS` (default `1h,6h,24h,72h`), `HAMAFZA_REACH_MAX_ATTEMPTS` (5)."""
+
+    offsets: tuple[tuple[str, float], ...] = parse_offsets(DEFAULT_OFFSETS)
+    max_attempts: int = 5
+    backoff_base_seconds: float = 60.0
+    backoff_cap_seconds: float = 3600.0
+
+    @classmethod
+    def from_env(cls) -> ReachSettings:
+        return cls(
+            offsets=parse_offsets(os.environ.get("HAMAFZA_REACH_OFFSETS", DEFAULT_OFFSETS)),
+            max_attempts=int(os.environ.get("HAMAFZA_REACH_MAX_ATTEMPTS", "5")),
+        )
+
+    @property
+    def window_seconds(self) -> float:
+        return self.offsets[-1][1]
+
+
+# --- wire format ---------------------------------------------------------------------------------
+
+
+class TrackedPost(BaseModel):
+    """A posted delivery whose reach is followed."""
+
+    delivery_id: str
+    item_id: str
+    agency: str
+    origin_agency: str
+    platform: str
+    action: str
+    post_id: str
+    chat: str | None = None
+    url: str | None = None
+    campaign: str | None = None
+    posted_at: AwareDatetime
+
+
+class ReachDue(BaseModel):
+    """A snapshot request, released by the scheduler onto `hamafza:reach:due` when due."""
+
+    delivery_id: str
+    offset: str
+    attempt: int = 0
+
+
+class ReachSnapshot(BaseModel):
+    """A post's public metrics and its account's audience at one moment; None where unknown."""
+
+    delivery_id: str
+    item_id: str
+    agency: str
+    origin_agency: str
+    platform: str
+    action: str
+    post_id: str
+    campaign: str | None = None
+    account: str
+    offset: str
+    posted_at: AwareDatetime
+    at: AwareDatetime
+    audience: int | None = None
+    impressions: int | None = None
+    likes: int | None = None
+    reposts: int | None = None
+    replies: int | None = None
+    quotes: int | None = None
+    views: int | None = None
+
+
+@dataclass
+class _Failure:
+    posts: list[TrackedPost]
+    error: Exception
+
+
+# --- the service ---------------------------------------------------------------------------------
+
+
+class Reach:
+    def __init__(self, runtime: Runtime, settings: ReachSettings | None = None) -> None:
+        self.runtime = runtime
+        self.settings = settings or ReachSettings.from_env()
+        self.keys = ReachKeys(runtime.keys.prefix)
+
+    # posted results → tracked posts and scheduled requests
+
+    async def handle_results(self, entries: list[Entry]) -> None:
+        for entry in entries:
+            try:
+                await self._track(entry)
+            except Exception:
+                log.exception("reach.track_failed", entry_id=entry.id, deliveries=entry.deliveries)
+
+    async def _track(self, entry: Entry) -> None:
+        redis = self.runtime.redis
+        try:
+            result = Result.model_validate(decode_entry(entry.fields))
+        except (BadEntry, ValidationError):
+            log.warning("reach.skipped_foreign_entry", entry_id=entry.id)
+            await redis.xack(*entry.ack)
+            return
+        if result.state is not DeliveryState.POSTED or result.post is None:
+            await redis.xack(*entry.ack)
+            return
+        delivery = result.delivery
+        post = TrackedPost(
+            delivery_id=delivery.id,
+            item_id=delivery.item_id,
+            agency=delivery.agency,
+            origin_agency=delivery.origin_agency,
+            platform=delivery.platform,
+            action=delivery.action.value,
+            post_id=result.post.post_id,
+            chat=result.post.chat,
+            url=result.post.url,
+            campaign=delivery.campaign,
+            posted_at=result.at,
+        )
+        requests = self.plan(post, now())
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.post(post.delivery_id), "post", post.model_dump_json(exclude_none=True))
+            pipe.zadd(self.keys.posts, {post.delivery_id: epoch_ms(post.posted_at)})
+            for request, due in requests:
+                pipe.zadd(
+                    self.keys.schedule,
+                    {Ledger.scheduled_member(self.keys.due, request): epoch_ms(due)},
+                )
+            pipe.xack(*entry.ack)
+            await pipe.execute()
+        log.info(
+            "reach.scheduled",
+            item_id=post.item_id,
+            agency=post.agency,
+            platform=post.platform,
+            action=post.action,
+            offsets=[request.offset for request, _ in requests],
+        )
+
+    def plan(self, post: TrackedPost, moment: datetime) -> list[tuple[ReachDue, datetime]]:
+        """One request per offset; of the offsets already past (a backfill), only the latest."""
+        planned = [
+            (
+                ReachDue(delivery_id=post.delivery_id, offset=label),
+                post.posted_at + timedelta(seconds=seconds),
+            )
+            for label, seconds in self.settings.offsets
+        ]
+        future = [(request, due) for request, due in planned if due > moment]
+        past = [(request, due) for request, due in planned if due <= moment]
+        return past[-1:] + future
+
+    # due requests → snapshots
+
+    async def handle_due(self, entries: list[Entry]) -> None:
+        try:
+            await self._due(entries)
+        except Exception:
+            # Left unacknowledged: the claimer hands the entries out again after claim_idle_ms.
+            log.exception("reach.due_failed", entries=len(entries))
+
+    async def _due(self, entries: list[Entry]) -> None:
+        redis = self.runtime.redis
+        requests: list[tuple[Entry, ReachDue]] = []
+        skipped: list[Entry] = []
+        for entry in entries:
+            try:
+                requests.append((entry, ReachDue.model_validate(decode_entry(entry.fields))))
+            except (BadEntry, ValidationError):
+                log.warning("reach.skipped_foreign_entry", entry_id=entry.id)
+                skipped.append(entry)
+        posts = await self.tracked([request.delivery_id for _, request in requests])
+        by_offset: dict[str, list[TrackedPost]] = defaultdict(list)
+        request_of: dict[tuple[str, str], ReachDue] = {}
+        for _entry, request in requests:
+            post = posts.get(request.delivery_id)
+            if post is None:
+                log.warning("reach.unknown_post", delivery_id=request.delivery_id)
+                continue
+            by_offset[request.offset].append(post)
+            request_of[(request.offset, request.delivery_id)] = request
+        snapshots: list[ReachSnapshot] = []
+        retries: list[tuple[ReachDue, datetime]] = []
+        for offset, group in by_offset.items():
+            taken, failures = await self.collect(group, offset)
+            snapshots.extend(taken)
+            for failure in failures:
+                for post in failure.posts:
+                    retry = self._retry(request_of[(offset, post.delivery_id)], post, failure.error)
+                    if retry is not None:
+                        retries.append(retry)
+        async with redis.pipeline(transaction=True) as pipe:
+            self._write(pipe, snapshots)
+            for request, due in retries:
+                pipe.zadd(
+                    self.keys.schedule, {Ledger.scheduled_member(self.keys.due, request): epoch_ms(due)}
+                )
+            for entry in [entry for entry, _ in requests] + skipped:
+                pipe.xack(*entry.ack)
+            await pipe.execute()
+        self._log(snapshots)
+
+    def _retry(
+        self, request: ReachDue, post: TrackedPost, error: Exception
+    ) -> tuple[ReachDue, datetime] | None:
+        context = {"item_id": post.item_id, "agency": post.agency, "platform": post.platform}
+        transient = isinstance(error, RetryableError | RateLimitedError | AmbiguousError)
+        if not transient or request.attempt + 1 >= self.settings.max_attempts:
+            log.warning("reach.gave_up", offset=request.offset, error=str(error), **context)
+            return None
+        if isinstance(error, RateLimitedError):
+            due = max(error.reset_at, now())
+        else:
+            cap = min(
+                self.settings.backoff_cap_seconds, self.settings.backoff_base_seconds * 2**request.attempt
+            )
+            due = now() + timedelta(seconds=random.uniform(cap / 2, cap))
+        log.info("reach.retry_scheduled", offset=request.offset, error=str(error), **context)
+        return request.model_copy(update={"attempt": request.attempt + 1}), due
+
+    # polling now
+
+    async def poll(self, *, every_post: bool = False) -> list[ReachSnapshot]:
+        """A snapshot now of the posts still in the offsets' window, or of every post ever tracked."""
+        redis = self.runtime.redis
+        if every_post:
+            raw: Any = await redis.zrange(self.keys.posts, 0, -1)
+        else:
+            since = now() - timedelta(seconds=self.settings.window_seconds)
+            raw = await redis.zrangebyscore(self.keys.posts, epoch_ms(since), "+inf")
+        posts = await self.tracked([member.decode() for member in raw])
+        snapshots, failures = await self.collect(list(posts.values()), POLL)
+        for failure in failures:
+            first = failure.posts[0]
+            log.warning(
+                "reach.poll_failed", platform=first.platform, agency=first.agency, error=str(failure.error)
+            )
+        async with redis.pipeline(transaction=True) as pipe:
+            self._write(pipe, snapshots)
+            await pipe.execute()
+        self._log(snapshots)
+        return snapshots
+
+    # shared
+
+    async def tracked(self, delivery_ids: Sequence[str]) -> dict[str, TrackedPost]:
+        ids = list(dict.fromkeys(delivery_ids))
+        async with self.runtime.redis.pipeline(transaction=False) as pipe:
+            for delivery_id in ids:
+                pipe.hget(self.keys.post(delivery_id), "post")
+            rows: list[bytes | None] = await pipe.execute()
+        return {
+            delivery_id: TrackedPost.model_validate_json(row)
+            for delivery_id, row in zip(ids, rows, strict=True)
+            if row is not None
+        }
+
+    async def collect(
+        self, posts: Iterable[TrackedPost], offset: str
+    ) -> tuple[list[ReachSnapshot], list[_Failure]]:
+        """Snapshots of `posts`, batched per platform and account; failures per account."""
+        groups: dict[tuple[str, str], list[TrackedPost]] = defaultdict(list)
+        for post in posts:
+            groups[(post.platform, post.agency)].append(post)
+        outcomes = await asyncio.gather(
+            *(
+                self._collect_account(platform, agency, group, offset)
+                for (platform, agency), group in groups.items()
+            )
+        )
+        snapshots: list[ReachSnapshot] = []
+        failures: list[_Failure] = []
+        for taken, failure in outcomes:
+            snapshots.extend(taken)
+            if failure is not None:
+                failures.append(failure)
+        return snapshots, failures
+
+    async def _collect_account(
+        self, platform: str, agency: str, posts: list[TrackedPost], offset: str
+    ) -> tuple[list[ReachSnapshot], _Failure | None]:
+        account = self.runtime.network.account(agency, platform)
+        adapter = self.runtime.adapters.get(platform)
+        if account is None or adapter is None:
+            log.warning("reach.no_account", platform=platform, agency=agency, posts=len(posts))
+            return [], None
+        credentials = account.credentials
+        try:
+            audience = await adapter.audience(credentials)
+            metrics: dict[str, Engagement] = {}
+            if adapter.supports_metrics:
+                ids = [post.post_id for post in posts if post.action in _METRIC_ACTIONS]
+                size = max(1, adapter.metrics_batch_size)
+                for start in range(0, len(ids), size):
+                    metrics.update(await adapter.metrics(credentials, ids[start : start + size]))
+        except DeliveryError as error:
+            return [], _Failure(posts, error)
+        label = adapter.account_label(credentials)
+        moment = now()
+        snapshots = []
+        for post in posts:
+            engagement = metrics.get(post.post_id, Engagement())
+            snapshots.append(
+                ReachSnapshot(
+                    delivery_id=post.delivery_id,
+                    item_id=post.item_id,
+                    agency=post.agency,
+                    origin_agency=post.origin_agency,
+                    platform=post.platform,
+                    action=post.action,
+                    post_id=post.post_id,
+                    campaign=post.campaign,
+                    account=label,
+                    offset=offset,
+                    posted_at=post.posted_at,
+                    at=moment,
+                    audience=audience,
+                    impressions=engagement.impressions,
+                    likes=engagement.likes,
+                    reposts=engagement.reposts,
+                    replies=engagement.replies,
+                    quotes=engagement.quotes,
+                    views=engagement.views,
+                )
+            )
+        return snapshots, None
+
+    def _write(self, pipe: Any, snapshots: list[ReachSnapshot]) -> None:
+        for snapshot in snapshots:
+            data = snapshot.model_dump_json(exclude_none=True)
+            pipe.xadd(self.keys.snapshots, encode(snapshot))
+            key = self.keys.post(snapshot.delivery_id)
+            pipe.hset(key, mapping={"latest": data, f"snap:{snapshot.offset}": data})
+            pipe.hincrby(key, "count", 1)
+            if snapshot.audience is not None:
+                pipe.hset(
+                    self.keys.audience,
+                    f"{snapshot.platform}/{snapshot.agency}",
+                    json.dumps({"audience": snapshot.audience, "at": snapshot.at.isoformat()}),
+                )
+
+    def _log(self, snapshots: list[ReachSnapshot]) -> None:
+        for snapshot in snapshots:
+            log.info(
+                "reach.snapshot",
+                item_id=snapshot.item_id,
+                agency=snapshot.agency,
+                platform=snapshot.platform,
+                account=snapshot.account,
+                action=snapshot.action,
+                offset=snapshot.offset,
+                origin_agency=snapshot.origin_agency,
+                post_id=snapshot.post_id,
+                audience=snapshot.audience,
+                impressions=snapshot.impressions,
+                likes=snapshot.likes,
+                reposts=snapshot.reposts,
+                replies=snapshot.replies,
+                quotes=snapshot.quotes,
+            )
+
+
+class ReachScheduler(Scheduler):
+    """The scheduler, also releasing due snapshot requests from the reach schedule."""
+
+    def __init__(self, runtime: Runtime, ledger: Ledger) -> None:
+        super().__init__(runtime, ledger)
+        self.reach_ledger = Ledger(runtime.redis, _ReachScheduleKeys(runtime.keys.prefix))
+
+    async def tick(self) -> int:
+        released = await super().tick()
+        due = await self.reach_ledger.release_due()
+        if due:
+            log.info("reach.released", count=due)
+        return released + due
+
+
+async def latest_snapshots(runtime_redis: Any, keys: ReachKeys) -> dict[str, ReachSnapshot]:
+    """The latest snapshot of every tracked post, by delivery id."""
+    raw: Any = await runtime_redis.zrange(keys.posts, 0, -1)
+    ids = [member.decode() for member in raw]
+    async with runtime_redis.pipeline(transaction=False) as pipe:
+        for delivery_id in ids:
+            pipe.hget(keys.post(delivery_id), "latest")
+        rows: list[bytes | None] = await pipe.execute()
+    return {
+        delivery_id: ReachSnapshot.model_validate_json(row)
+        for delivery_id, row in zip(ids, rows, strict=True)
+        if row is not None
+    }
+
+
+async def audiences(redis: Any, keys: ReachKeys) -> dict[tuple[str, str], int]:
+    """Each account's latest known audience, by (platform, agency)."""
+    raw: Any = await redis.hgetall(keys.audience)
+    found: dict[tuple[str, str], int] = {}
+    for field, value in raw.items():
+        platform, _, agency = field.decode().partition("/")
+        found[(platform, agency)] = int(json.loads(value)["audience"])
+    return found
