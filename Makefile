@@ -34,5 +34,11 @@ CHAOS_ARGS ?= --items 1000 --workers 3 --kills 10
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
 
+# Throughput, latency and memory against the references of the same run (bench/README.md);
+# BENCH_ARGS="--quick" for a one-minute run, "--profile" adds a cProfile of the worker.
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
