@@ -60,7 +60,9 @@ T = TypeVar("T")
 class BlueskyCredentials(BaseModel):
     """A handle and an app password (Settings → Privacy and security → App passwords)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, hide_input_in_errors=True, str_strip_whitespace=True
+    )
 
     handle: str = Field(min_length=3, pattern=r"^[A-Za-z0-9.-]+$")
     app_password: str = Field(min_length=1, repr=False)
@@ -135,7 +137,9 @@ class BlueskyAdapter(Adapter[BlueskyCredentials]):
 
     async def metrics(self, credentials: BlueskyCredentials, post_ids: list[str]) -> dict[str, Engagement]:
         response = await self._call(
-            credentials, lambda client, _did: client.get_posts(post_ids[: self.metrics_batch_size]), write=False
+            credentials,
+            lambda client, _did: client.get_posts(post_ids[: self.metrics_batch_size]),
+            write=False,
         )
         return {
             post.uri: Engagement(

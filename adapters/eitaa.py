@@ -37,7 +37,9 @@ ChatId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^(@?[
 class EitaaCredentials(BaseModel):
     """The token from eitaayar.ir (its bot panel) and the channel's id or username."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True, coerce_numbers_to_str=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, hide_input_in_errors=True, coerce_numbers_to_str=True
+    )
 
     token: str = Field(min_length=10, pattern=r"^[A-Za-z0-9_:.-]+$", repr=False)
     chat_id: ChatId

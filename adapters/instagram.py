@@ -67,11 +67,15 @@ AUTH_CODES = {10, 102, 190, 200}
 class InstagramCredentials(BaseModel):
     """A professional account's Graph API user id and a long-lived token with `instagram_content_publish`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, hide_input_in_errors=True, str_strip_whitespace=True
+    )
 
     ig_user_id: str = Field(pattern=r"^\d+$")
     access_token: str = Field(min_length=10, repr=False)
-    username: str = Field(pattern=r"^[A-Za-z0-9._]{1,30}$", description="For reach: the public profile's name.")
+    username: str = Field(
+        pattern=r"^[A-Za-z0-9._]{1,30}$", description="For reach: the public profile's name."
+    )
 
 
 # --- pointing instaloader at a fake --------------------------------------------------------------
@@ -95,7 +99,9 @@ def _redirect_instaloader_hosts() -> None:
             return
         original = requests.adapters.HTTPAdapter.send
 
-        def send(self: requests.adapters.HTTPAdapter, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+        def send(
+            self: requests.adapters.HTTPAdapter, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+        ) -> Any:
             base = _WEB_BASE.get()
             url = request.url or ""
             if base is not None and url.startswith(WEB_HOSTS):
@@ -162,7 +168,9 @@ class InstagramAdapter(Adapter[InstagramCredentials]):
         text = super().render(item)
         for media in item.media:
             if urlsplit(str(media.url)).scheme != "https":
-                raise ContentError(f"Instagram fetches media itself, so {media.url} must be a public https URL")
+                raise ContentError(
+                    f"Instagram fetches media itself, so {media.url} must be a public https URL"
+                )
         return text
 
     # --- deliveries ------------------------------------------------------------------------------
@@ -202,7 +210,9 @@ class InstagramAdapter(Adapter[InstagramCredentials]):
             shortcode = self._shortcodes.get(media_id)
             if shortcode is None:
                 try:
-                    node = await self._graph(credentials, "GET", media_id, {"fields": "shortcode"}, write=False)
+                    node = await self._graph(
+                        credentials, "GET", media_id, {"fields": "shortcode"}, write=False
+                    )
                 except PermanentError:
                     continue
                 shortcode = self._shortcodes[media_id] = str(node["shortcode"])
@@ -240,7 +250,11 @@ class InstagramAdapter(Adapter[InstagramCredentials]):
         children = []
         for media in delivery.media[: self.media_limit]:
             child = str(
-                (await self._graph(credentials, "POST", f"{user}/media", _media_fields(str(media.url), True)))["id"]
+                (
+                    await self._graph(
+                        credentials, "POST", f"{user}/media", _media_fields(str(media.url), True)
+                    )
+                )["id"]
             )
             await self._wait_until_finished(credentials, child)
             children.append(child)
@@ -295,7 +309,9 @@ class InstagramAdapter(Adapter[InstagramCredentials]):
 
     async def _permalink(self, credentials: InstagramCredentials, media_id: str) -> str | None:
         try:
-            node = await self._graph(credentials, "GET", media_id, {"fields": "permalink,shortcode"}, write=False)
+            node = await self._graph(
+                credentials, "GET", media_id, {"fields": "permalink,shortcode"}, write=False
+            )
         except DeliveryError:
             return None  # the post exists; its link is a nicety
         if node.get("shortcode"):
@@ -307,7 +323,9 @@ class InstagramAdapter(Adapter[InstagramCredentials]):
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout_seconds, sock_connect=min(self.timeout_seconds, 5.0))
+                timeout=aiohttp.ClientTimeout(
+                    total=self.timeout_seconds, sock_connect=min(self.timeout_seconds, 5.0)
+                )
             )
         return self._http
 
@@ -332,7 +350,9 @@ class InstagramAdapter(Adapter[InstagramCredentials]):
                 if response.status == 200 and isinstance(body, dict) and "error" not in body:
                     return body
                 error = body.get("error") if isinstance(body, dict) else None
-                failure = translate(response.status, error if isinstance(error, dict) else {}, response.headers, write)
+                failure = translate(
+                    response.status, error if isinstance(error, dict) else {}, response.headers, write
+                )
         except aiohttp.ClientConnectorError:
             failure = RetryableError("could not connect to the Instagram Graph API; nothing was sent")
         except aiohttp.ConnectionTimeoutError:
@@ -379,7 +399,11 @@ class InstagramAdapter(Adapter[InstagramCredentials]):
 
 def _media_fields(url: str, carousel_item: bool) -> dict[str, str]:
     video = urlsplit(url).path.lower().endswith(VIDEO_SUFFIXES)
-    fields = {"media_type": "VIDEO" if carousel_item else "REELS", "video_url": url} if video else {"image_url": url}
+    fields = (
+        {"media_type": "VIDEO" if carousel_item else "REELS", "video_url": url}
+        if video
+        else {"image_url": url}
+    )
     if carousel_item:
         fields["is_carousel_item"] = "true"
     return fields

@@ -232,7 +232,9 @@ def translate(error: MastodonError, client: Mastodon, write: bool) -> DeliveryEr
     if isinstance(error, MastodonNetworkError):
         cause = error.__context__
         if _not_sent(cause):
-            return RetryableError(f"could not reach the Mastodon server ({type(cause).__name__}); nothing was sent")
+            return RetryableError(
+                f"could not reach the Mastodon server ({type(cause).__name__}); nothing was sent"
+            )
         if write:
             return AmbiguousError(
                 f"the Mastodon server may or may not have done it ({type(cause).__name__} after sending)"

@@ -27,7 +27,7 @@ from bench.common import percentile
 from services.app import SERVICES, build_runtime, build_workers
 from services.config import Network, parse_network
 from services.logs import configure
-from services.runtime import Settings
+from services.runtime import Settings, run_async
 from services.status import outstanding_work
 
 try:
@@ -249,4 +249,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_async(main())

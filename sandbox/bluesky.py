@@ -69,7 +69,9 @@ class BlueskyFake(Fake):
         return web.json_response({"error": name, "message": message}, status=status)
 
     def rate_limit_response(self, reset_seconds: float) -> web.Response:
-        return self._error(XrpcError(429, "RateLimitExceeded", "Rate Limit Exceeded", self._limit_headers(reset_seconds)))
+        return self._error(
+            XrpcError(429, "RateLimitExceeded", "Rate Limit Exceeded", self._limit_headers(reset_seconds))
+        )
 
     def _limit_headers(self, reset_seconds: float) -> dict[str, str]:
         return {
@@ -149,7 +151,9 @@ class BlueskyFake(Fake):
             text = str(record.get("text") or "")
             if grapheme.length(text) > MAX_GRAPHEMES or len(text.encode()) > MAX_BYTES:
                 raise XrpcError(
-                    400, "InvalidRequest", f"Invalid app.bsky.feed.post record: Record/text must not be longer than {MAX_GRAPHEMES} graphemes"
+                    400,
+                    "InvalidRequest",
+                    f"Invalid app.bsky.feed.post record: Record/text must not be longer than {MAX_GRAPHEMES} graphemes",
                 )
         else:
             subject = record.get("subject") or {}
@@ -188,7 +192,11 @@ class BlueskyFake(Fake):
             if found is None or "/app.bsky.feed.post/" not in uri:
                 continue
             did = uri.split("/")[2]
-            reposts = sum(1 for record in self.records.values() if (record["value"].get("subject") or {}).get("uri") == uri)
+            reposts = sum(
+                1
+                for record in self.records.values()
+                if (record["value"].get("subject") or {}).get("uri") == uri
+            )
             seed = zlib.crc32(uri.encode())
             posts.append(
                 {

@@ -77,7 +77,12 @@ class EitaaFake(Fake):
 
     def get_me(self, token: str, params: Json) -> Json:
         bot_id = zlib.crc32(token.encode()) % 10_000_000
-        return {"id": bot_id, "is_bot": True, "first_name": "Hamafza sandbox", "username": f"hamafza_{bot_id}_bot"}
+        return {
+            "id": bot_id,
+            "is_bot": True,
+            "first_name": "Hamafza sandbox",
+            "username": f"hamafza_{bot_id}_bot",
+        }
 
     def send_message(self, token: str, params: Json) -> Json:
         chat = self._chat(params)
@@ -117,4 +122,9 @@ class EitaaFake(Fake):
             chat=chat,
             media=media,
         )
-        return {"message_id": message_id, "date": int(time.time()), "chat": {"id": chat, "type": "channel"}, "text": text}
+        return {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": {"id": chat, "type": "channel"},
+            "text": text,
+        }

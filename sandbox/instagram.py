@@ -39,10 +39,21 @@ Json = dict[str, Any]
 
 class GraphError(Exception):
     def __init__(
-        self, status: int, code: int, message: str, subcode: int | None = None, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: int,
+        message: str,
+        subcode: int | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
-        self.status, self.code, self.message, self.subcode, self.headers = status, code, message, subcode, headers or {}
+        self.status, self.code, self.message, self.subcode, self.headers = (
+            status,
+            code,
+            message,
+            subcode,
+            headers or {},
+        )
 
 
 @dataclass
@@ -94,7 +105,9 @@ class InstagramFake(Fake):
 
     def error_response(self, status: int, message: str) -> web.Response:
         if status == 401:
-            return self._graph_error(GraphError(401, 190, "Invalid OAuth access token - Cannot parse access token"))
+            return self._graph_error(
+                GraphError(401, 190, "Invalid OAuth access token - Cannot parse access token")
+            )
         if status >= 500:
             return self._graph_error(
                 GraphError(status, 2, "An unexpected error has occurred. Please retry your request later.")
@@ -117,7 +130,9 @@ class InstagramFake(Fake):
             ]
         }
         return GraphError(
-            400, 80002, "There have been too many calls to this Instagram account.",
+            400,
+            80002,
+            "There have been too many calls to this Instagram account.",
             headers={"X-Business-Use-Case-Usage": json.dumps(usage)},
         )
 
@@ -168,7 +183,9 @@ class InstagramFake(Fake):
             container = Container(self._id(), owner, media_type, caption, [url], polls_left=polls)
             container.status_code = "IN_PROGRESS" if polls else "FINISHED"
         else:
-            container = Container(self._id(), owner, "IMAGE", caption, [self._public(params.get("image_url"))])
+            container = Container(
+                self._id(), owner, "IMAGE", caption, [self._public(params.get("image_url"))]
+            )
         container.is_carousel_item = carousel_item
         self.containers[container.id] = container
         return web.json_response({"id": container.id})
@@ -184,7 +201,9 @@ class InstagramFake(Fake):
         if container.status_code != "FINISHED":
             raise GraphError(400, 9007, "Media ID is not available", 2207027)
         if self._usage(owner) >= self.quota_total:
-            raise GraphError(400, 9, "Application request limit reached: You reached maximum number of posts.", 2207042)
+            raise GraphError(
+                400, 9, "Application request limit reached: You reached maximum number of posts.", 2207042
+            )
         media_id = str(self.next_id())
         container.status_code, container.media_id = "PUBLISHED", media_id
         urls = [url for child in container.children for url in self.containers[child].urls] or container.urls
@@ -201,7 +220,14 @@ class InstagramFake(Fake):
     async def _limit(self, request: web.Request, params: Json) -> web.Response:
         usage = self._usage(request.match_info["node"])
         return web.json_response(
-            {"data": [{"quota_usage": usage, "config": {"quota_total": self.quota_total, "quota_duration": 86400}}]}
+            {
+                "data": [
+                    {
+                        "quota_usage": usage,
+                        "config": {"quota_total": self.quota_total, "quota_duration": 86400},
+                    }
+                ]
+            }
         )
 
     async def _list_media(self, request: web.Request, params: Json) -> web.Response:
@@ -234,7 +260,9 @@ class InstagramFake(Fake):
                     "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime(post.at)),
                     "media_type": "CAROUSEL_ALBUM" if len(post.media) > 1 else "IMAGE",
                 }
-        raise GraphError(400, 100, f"Unsupported get request. Object with ID '{media_id}' does not exist.", 33)
+        raise GraphError(
+            400, 100, f"Unsupported get request. Object with ID '{media_id}' does not exist.", 33
+        )
 
     # --- the web, for instaloader ----------------------------------------------------------------
 
@@ -262,17 +290,28 @@ class InstagramFake(Fake):
             "id": f"{post.post_id}_{post.account}",
             "media_type": 2 if video else 1,
             "taken_at": int(post.at),
-            "user": {"pk": post.account, "id": post.account, "username": self._username(post.account), "full_name": ""},
+            "user": {
+                "pk": post.account,
+                "id": post.account,
+                "username": self._username(post.account),
+                "full_name": "",
+            },
             "like_count": 100 + seed % 900,
             "comment_count": seed % 40,
             "caption": {"text": post.text},
-            "image_versions2": {"candidates": [{"url": "https://example.invalid/a.jpg", "width": 1080, "height": 1080}]},
+            "image_versions2": {
+                "candidates": [{"url": "https://example.invalid/a.jpg", "width": 1080, "height": 1080}]
+            },
             "original_width": 1080,
             "original_height": 1080,
         }
         if video:
-            media.update(view_count=5000 + seed % 10_000, play_count=6000 + seed % 10_000, video_duration=30.0,
-                         video_versions=[{"url": "https://example.invalid/v.mp4", "type": 101}])
+            media.update(
+                view_count=5000 + seed % 10_000,
+                play_count=6000 + seed % 10_000,
+                video_duration=30.0,
+                video_versions=[{"url": "https://example.invalid/v.mp4", "type": 101}],
+            )
         return web.json_response({"data": {"xdt_api__v1__media__shortcode__web_info": {"items": [media]}}})
 
     async def _profile_page(self, request: web.Request) -> web.Response:
@@ -290,7 +329,11 @@ class InstagramFake(Fake):
             "is_verified": True,
             "biography": "",
         }
-        embedded = {"require": [["ScheduledServerJS", {"__bbox": {"result": {"data": {"xig_user_by_username": user}}}}]]}
+        embedded = {
+            "require": [
+                ["ScheduledServerJS", {"__bbox": {"result": {"data": {"xig_user_by_username": user}}}}]
+            ]
+        }
         page = f'<html><script type="application/json">{json.dumps(embedded)}</script></html>'
         return web.Response(text=page, content_type="text/html")
 
@@ -301,7 +344,9 @@ class InstagramFake(Fake):
         token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
         token = token or request.query.get("access_token", "")
         if not token:
-            raise GraphError(400, 190, "An active access token must be used to query information about the current user.")
+            raise GraphError(
+                400, 190, "An active access token must be used to query information about the current user."
+            )
 
     async def _params(self, request: web.Request) -> Json:
         params: Json = dict(request.query)
@@ -330,7 +375,9 @@ class InstagramFake(Fake):
 
     def _usage(self, owner: str) -> int:
         day_ago = time.time() - 86400
-        return sum(1 for post in self.sandbox.posts_on(self.platform) if post.account == owner and post.at > day_ago)
+        return sum(
+            1 for post in self.sandbox.posts_on(self.platform) if post.account == owner and post.at > day_ago
+        )
 
     def _username(self, user_id: str) -> str:
         return self.usernames.get(user_id, f"agency_{user_id[-6:]}")

@@ -83,7 +83,9 @@ class MastodonFake(Fake):
             raise MastodonError(422, "Validation failed: Text can't be blank")
         length = len(URL.sub("x" * URL_WEIGHT, text))
         if length > self.max_characters:
-            raise MastodonError(422, f"Validation failed: Text character limit of {self.max_characters} exceeded")
+            raise MastodonError(
+                422, f"Validation failed: Text character limit of {self.max_characters} exceeded"
+            )
         key = request.headers.get("Idempotency-Key")
         if key and (account["id"], key) in self.idempotency:
             return self._json(200, self._status(self._find(self.idempotency[(account["id"], key)])))
@@ -106,7 +108,11 @@ class MastodonFake(Fake):
         if original.action != "publish":
             raise MastodonError(422, "Validation failed: Reblog of status is not allowed")
         for post in self.sandbox.posts_on(self.platform):
-            if post.action == "boost" and post.account == account["id"] and post.source_post_id == original.post_id:
+            if (
+                post.action == "boost"
+                and post.account == account["id"]
+                and post.source_post_id == original.post_id
+            ):
                 return self._json(200, self._status(post))
         self._spend(account["id"])
         post = self.record(
@@ -129,9 +135,7 @@ class MastodonFake(Fake):
         self._account(request)
         limit = min(int(request.query.get("limit", "20") or 20), 40)
         mine = [
-            post
-            for post in self.sandbox.posts_on(self.platform)
-            if post.account == request.match_info["id"]
+            post for post in self.sandbox.posts_on(self.platform) if post.account == request.match_info["id"]
         ]
         newest = sorted(mine, key=lambda post: int(post.post_id), reverse=True)[:limit]
         return self._json(200, [self._status(post) for post in newest])
@@ -195,14 +199,18 @@ class MastodonFake(Fake):
     def _spend(self, account_id: str) -> None:
         """300 statuses (posts and reblogs) per account per 3 hours, as Mastodon's rack-attack."""
         window = time.time() - 3 * 3600
-        recent = [p.at for p in self.sandbox.posts_on(self.platform) if p.account == account_id and p.at > window]
+        recent = [
+            p.at for p in self.sandbox.posts_on(self.platform) if p.account == account_id and p.at > window
+        ]
         if len(recent) >= self.status_limit:
             reset = datetime.fromtimestamp(min(recent) + 3 * 3600, UTC)
             raise MastodonError(429, "Too many requests", self._limit_headers(0, reset))
 
     def _status(self, post: SandboxPost) -> Json:
         posts = self.sandbox.posts_on(self.platform)
-        created = datetime.fromtimestamp(post.at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        created = (
+            datetime.fromtimestamp(post.at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        )
         status: Json = {
             "id": post.post_id,
             "uri": f"https://{HOST}/users/x/statuses/{post.post_id}",
@@ -216,10 +224,16 @@ class MastodonFake(Fake):
             "mentions": [],
             "tags": [],
             "emojis": [],
-            "reblogs_count": sum(1 for p in posts if p.action == "boost" and p.source_post_id == post.post_id),
+            "reblogs_count": sum(
+                1 for p in posts if p.action == "boost" and p.source_post_id == post.post_id
+            ),
             "favourites_count": zlib.crc32(post.post_id.encode()) % 50,
             "replies_count": zlib.crc32(post.post_id.encode()) % 7,
-            "account": {"id": post.account, "username": f"agency{post.account}", "acct": f"agency{post.account}"},
+            "account": {
+                "id": post.account,
+                "username": f"agency{post.account}",
+                "acct": f"agency{post.account}",
+            },
             "reblog": None,
             "application": None,
             "language": "fa",

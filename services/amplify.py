@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import structlog
 from pydantic import ValidationError
+from redis.asyncio.client import Pipeline
 
 from schemas import Action, Delivery, DeliveryState, Result
 from services.consumer import Entry, each_entry
@@ -87,7 +88,8 @@ class Amplify:
             return
         keys = self.runtime.keys
         planned = self.plan(result)
-        async with self.runtime.redis.pipeline(transaction=True) as pipe:
+
+        def fill(pipe: Pipeline) -> None:
             for delivery, delay in planned:
                 due = result.at + timedelta(seconds=delay)
                 pipe.sadd(keys.item_deliveries(delivery.item_id), delivery.id)
@@ -96,7 +98,8 @@ class Amplify:
                     {Ledger.scheduled_member(keys.deliveries(delivery.platform), delivery): epoch_ms(due)},
                 )
             pipe.xack(*entry.ack)
-            await pipe.execute()
+
+        await self.ledger.transaction.run(fill)
         for delivery, delay in planned:
             with structlog.contextvars.bound_contextvars(
                 item_id=delivery.item_id,

@@ -67,7 +67,7 @@ def run(
 ) -> None:
     """Run services in this process until SIGINT/SIGTERM (then drain in-flight work)."""
     from services.app import SERVICES, build_runtime, build_workers
-    from services.runtime import Settings
+    from services.runtime import Settings, run_async
 
     configure()
     chosen = list(SERVICES) if service == "all" else [service]
@@ -77,7 +77,7 @@ def run(
     except (ConfigError, ValueError) as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
-    asyncio.run(workers.app().run())
+    run_async(workers.app().run())
 
 
 @app.command("check-config")

@@ -96,7 +96,7 @@ class Deliver:
     ) -> None:
         claim = await self.ledger.claim(delivery, self.lease_ms(adapter))
         if claim.verdict in {"posted", "dead"}:
-            await self.runtime.redis.xack(*entry.ack)
+            await self.ledger.plain.run(lambda pipe: pipe.xack(*entry.ack))
             log.info("delivery.already_final", state=claim.verdict)
             return
         if claim.verdict == "busy":

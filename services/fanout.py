@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import structlog
 from pydantic import ValidationError
+from redis.asyncio.client import Pipeline
+from redis.typing import EncodableT, FieldT
 
 from adapters import ContentError
 from schemas import Action, DeadLetter, DeadReason, Delivery, Item
@@ -139,24 +141,26 @@ class FanOut:
 
         item_json = item.model_dump_json(exclude_none=True)  # what a replay fans out again
         moment = now()
-        async with runtime.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                keys.item(item.id),
-                mapping={
-                    "agency": item.agency,
-                    "campaign": item.campaign or "",
-                    "text": item.text,
-                    "entry_id": entry.id,
-                    "received_ms": epoch_ms(moment),
-                },
-            )
-            pipe.zadd(keys.item_index, {item.id: epoch_ms(moment)}, nx=True)
+        item_fields: dict[FieldT, EncodableT] = {
+            "agency": item.agency,
+            "campaign": item.campaign or "",
+            "text": item.text,
+            "entry_id": entry.id,
+            "received_ms": epoch_ms(moment),
+        }
+        item_id = item.id
+
+        def fill(pipe: Pipeline) -> None:
+            pipe.hset(keys.item(item_id), mapping=item_fields)
+            pipe.zadd(keys.item_index, {item_id: epoch_ms(moment)}, nx=True)
+            if deliveries:
+                pipe.sadd(keys.item_deliveries(item_id), *(delivery.id for delivery in deliveries))
             for delivery in deliveries:
-                pipe.sadd(keys.item_deliveries(item.id), delivery.id)
                 pipe.xadd(keys.deliveries(delivery.platform), encode(delivery))
             if not refusals:
                 pipe.xack(*entry.ack)
-            await pipe.execute()
+
+        await self.ledger.transaction.run(fill)
         for delivery in deliveries:
             log.info(
                 "delivery.queued",

@@ -20,8 +20,11 @@ from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.typing import EncodableT, FieldT
 
 from schemas import DeadLetter, DeadReason, Delivery, DeliveryState, PostRef, Result
+from services.coalesce import Coalescer
 from services.keys import Keys
 from services.runtime import encode, epoch_ms, now
 
@@ -88,21 +91,29 @@ class Ledger:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
-        self._claim = redis.register_script(_CLAIM)
         self._release_due = redis.register_script(_RELEASE_DUE)
+        self._claim = redis.register_script(_CLAIM)
+        # Units of work from concurrent deliveries share round trips (see services.coalesce).
+        self.plain = Coalescer(redis, transaction=False)
+        self.transaction = Coalescer(redis, transaction=True)
 
     async def claim(self, delivery: Delivery, lease_ms: int) -> Claim:
-        verdict, number = await self._claim(
-            keys=[self.keys.ledger(delivery.id), self.keys.pause(delivery.platform, delivery.agency)],
-            args=[
-                epoch_ms(now()),
-                lease_ms,
-                delivery.item_id,
-                delivery.agency,
-                delivery.platform,
-                delivery.action.value,
-            ],
-        )
+        keys = [self.keys.ledger(delivery.id), self.keys.pause(delivery.platform, delivery.agency)]
+        args: list[EncodableT] = [
+            epoch_ms(now()),
+            lease_ms,
+            delivery.item_id,
+            delivery.agency,
+            delivery.platform,
+            delivery.action.value,
+        ]
+
+        def fill(pipe: Pipeline) -> None:
+            # EVALSHA; the pipeline loads the script first if Redis lost it (a restart).
+            pipe.scripts.add(self._claim)  # type: ignore[arg-type]  # redis-py types it for sync scripts
+            pipe.evalsha(self._claim.sha, len(keys), *keys, *args)
+
+        [(verdict, number)] = await self.plain.run(fill)
         return Claim(verdict.decode() if isinstance(verdict, bytes) else str(verdict), int(number))
 
     async def state(self, delivery_id: str) -> dict[str, str]:
@@ -120,21 +131,23 @@ class Ledger:
         self, delivery: Delivery, post: PostRef, ack: tuple[str, str, str] | None
     ) -> Result:
         result = Result(delivery=delivery, state=DeliveryState.POSTED, post=post, at=now())
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                self.keys.ledger(delivery.id),
-                mapping={
-                    "state": DeliveryState.POSTED.value,
-                    "post_id": post.post_id,
-                    "url": post.url or "",
-                    "chat": post.chat or "",
-                    "updated_ms": epoch_ms(result.at),
-                },
-            )
-            pipe.hdel(self.keys.ledger(delivery.id), "lease_until")
-            pipe.xadd(self.keys.results, encode(result))
+        ledger_key = self.keys.ledger(delivery.id)
+        fields: dict[FieldT, EncodableT] = {
+            "state": DeliveryState.POSTED.value,
+            "post_id": post.post_id,
+            "url": post.url or "",
+            "chat": post.chat or "",
+            "updated_ms": epoch_ms(result.at),
+        }
+        entry = encode(result)
+
+        def fill(pipe: Pipeline) -> None:
+            # The lease stays: `posted` is final, and claims look at the state first.
+            pipe.hset(ledger_key, mapping=fields)
+            pipe.xadd(self.keys.results, entry)
             self._ack(pipe, ack)
-            await pipe.execute()
+
+        await self.transaction.run(fill)
         return result
 
     async def record_dead(

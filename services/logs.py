@@ -6,11 +6,12 @@ exception message or a traceback line is masked too.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import sys
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable
 from typing import Any, TextIO
 
 import structlog
@@ -23,84 +24,117 @@ MASK = "***"
 _SECRET_PATTERNS = [
     re.compile(r"(?<![0-9])\d{5,}:[A-Za-z0-9_-]{20,}"),  # also right after "/bot" in a URL
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
-    re.compile(r'(?i)(oauth_(?:token|signature|consumer_key|nonce)=")[^"]*'),
+    re.compile(r'(?i)(oauth_(?:token|signature|consumer_key|nonce)=\\?")[^"\\]*'),  # also JSON-escaped
     re.compile(r"\bwhsec_[A-Za-z0-9+/=]{8,}"),
 ]
 
 
 class Redactor:
-    """Masks registered secret values and known secret shapes in every string of an event."""
+    """Masks registered secret values and known secret shapes in rendered log lines.
+
+    It runs on the final text, after tracebacks and nested values are rendered, so nothing a
+    processor adds later can carry a secret past it; one regex pass per line keeps it cheap.
+    """
 
     def __init__(self) -> None:
-        self._secrets: list[str] = []
+        self._secrets: set[str] = set()
+        self._registered: re.Pattern[str] | None = None
 
     def register(self, secrets: Iterable[str]) -> None:
+        for secret in secrets:
+            if secret and len(secret) >= 4:
+                self._secrets.add(secret)
+                self._secrets.add(json.dumps(secret, ensure_ascii=False)[1:-1])  # as it looks inside JSON
         # Longest first, so a secret that contains another is masked whole.
-        merged = {s for s in (*self._secrets, *secrets) if s and len(s) >= 4}
-        self._secrets = sorted(merged, key=len, reverse=True)
+        ordered = sorted(self._secrets, key=len, reverse=True)
+        self._registered = re.compile("|".join(re.escape(secret) for secret in ordered)) if ordered else None
 
     def scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
+        if self._registered is not None:
+            text = self._registered.sub(MASK, text)
         for pattern in _SECRET_PATTERNS:
             text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + MASK, text)
         return text
 
-    def _clean(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self.scrub(value)
-        if isinstance(value, dict):
-            return {key: self._clean(item) for key, item in value.items()}
-        if isinstance(value, list | tuple):
-            return type(value)(self._clean(item) for item in value)
-        if isinstance(value, BaseException):
-            return self.scrub(repr(value))
-        return value
-
-    def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> EventDict:
-        return {key: self._clean(value) for key, value in event.items()}
+    def __call__(self, logger: Any, method: str, rendered: Any) -> str:
+        """The last processor: the rendered line, scrubbed."""
+        return self.scrub(rendered.decode() if isinstance(rendered, bytes) else rendered)
 
 
 redactor = Redactor()
 
 
+class _Sink:
+    """The stream our loggers write to; `configure` may point it elsewhere after loggers are cached."""
+
+    def __init__(self) -> None:
+        self.target: TextIO | None = None  # None: whatever sys.stdout is at the time of writing
+
+    def write(self, text: str) -> int:
+        return (self.target or sys.stdout).write(text)
+
+    def flush(self) -> None:
+        (self.target or sys.stdout).flush()
+
+
+# Kept as the same objects across `configure` calls, because structlog caches loggers on first use
+# with the processor list and the stream they saw then.
+_SINK = _Sink()
+_PROCESSORS: list[Processor] = []
+_THRESHOLD = {"level": logging.INFO}
+
+
+_LEVELS = {name.lower(): number for name, number in logging.getLevelNamesMapping().items()}
+_LEVELS["exception"] = logging.ERROR
+
+
+def _filter_level(logger: Any, method: str, event: EventDict) -> EventDict:
+    if _LEVELS.get(method, logging.INFO) < _THRESHOLD["level"]:
+        raise structlog.DropEvent
+    return event
+
+
 def configure(fmt: str | None = None, level: str | None = None, stream: TextIO | None = None) -> None:
-    """Route structlog and the standard library (FastStream, httpx, aiohttp) through one pipeline."""
+    """structlog for our lines (rendered straight to the stream), and the standard library's records
+    (FastStream, httpx, aiohttp) through the same renderer and redaction."""
     chosen = (
         fmt or os.environ.get("HAMAFZA_LOG_FORMAT") or ("console" if sys.stdout.isatty() else "json")
     ).lower()
     level_name = (level or os.environ.get("HAMAFZA_LOG_LEVEL") or "INFO").upper()
+    output = stream or sys.stdout
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
+        _name_the_logger,
         structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.stdlib.ExtraAdder(),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    renderer: Processor
+    rendering: list[Processor]
     if chosen == "console":
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
-        final: list[Processor] = [structlog.processors.format_exc_info, redactor, renderer]
+        rendering = [
+            structlog.processors.format_exc_info,
+            structlog.dev.ConsoleRenderer(colors=output.isatty()),
+        ]
     else:
-        renderer = structlog.processors.JSONRenderer(ensure_ascii=False)
         # Frames without their locals: a local variable may hold credentials no pattern knows.
         tracebacks = structlog.processors.ExceptionRenderer(
             structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
         )
-        final = [tracebacks, redactor, renderer]
+        rendering = [tracebacks, structlog.processors.JSONRenderer(ensure_ascii=False)]
 
+    _SINK.target = stream
+    _THRESHOLD["level"] = logging.getLevelNamesMapping()[level_name]
+    _PROCESSORS[:] = [_filter_level, *shared, *rendering, redactor]
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=_PROCESSORS,
+        logger_factory=structlog.WriteLoggerFactory(file=_SINK),  # type: ignore[arg-type]
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name, structlog.stdlib.ExtraAdder()],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *rendering, redactor],
     )
-    handler = logging.StreamHandler(stream or sys.stdout)
+    handler = logging.StreamHandler(_SINK)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -112,4 +146,12 @@ def configure(fmt: str | None = None, level: str | None = None, stream: TextIO |
 
 
 def get_logger(name: str = "hamafza") -> Any:
-    return structlog.get_logger(name)
+    # An initial value, not .bind(), which would resolve the logger before `configure` runs; and
+    # not `logger=`, which structlog's factory takes for itself (see `_name_the_logger`).
+    return structlog.get_logger(logger_name=name)
+
+
+def _name_the_logger(logger: Any, method: str, event: EventDict) -> EventDict:
+    if "logger_name" in event:
+        event["logger"] = event.pop("logger_name")
+    return event

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -219,10 +218,7 @@ def test_cli_token_new_and_docs(tmp_path: Path) -> None:
 def json_logs() -> Iterator[io.StringIO]:
     output = io.StringIO()
     structlog.reset_defaults()
-    configure("json", "DEBUG")
-    [handler] = logging.getLogger().handlers
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(output)
+    configure("json", "DEBUG", stream=output)
     yield output
     configure("json")
 

@@ -30,7 +30,9 @@ def creds(handle: str = "irna.bsky.social") -> BlueskyCredentials:
     return BlueskyCredentials(handle=handle, app_password=PASSWORD)
 
 
-def delivery(text: str = "سلام بلواسکای", action: Action = Action.PUBLISH, item_id: str = "news-1") -> Delivery:
+def delivery(
+    text: str = "سلام بلواسکای", action: Action = Action.PUBLISH, item_id: str = "news-1"
+) -> Delivery:
     agency = "irna" if action is Action.PUBLISH else "mrud"
     return Delivery(
         id=Delivery.make_id(item_id, agency, "bluesky", action),
@@ -82,7 +84,9 @@ async def test_a_resend_finds_the_existing_record_instead_of_posting_twice(
     assert len(sandbox.sandbox.posts_on("bluesky")) == 1
 
 
-async def test_repost_amplifies_once_and_metrics_count_it(sandbox: RunningSandbox, adapter: BlueskyAdapter) -> None:
+async def test_repost_amplifies_once_and_metrics_count_it(
+    sandbox: RunningSandbox, adapter: BlueskyAdapter
+) -> None:
     original = await adapter.publish(creds(), delivery())
     source = PostRef(platform="bluesky", agency="irna", post_id=original.post_id, url=original.url)
 
@@ -103,7 +107,9 @@ async def test_repost_amplifies_once_and_metrics_count_it(sandbox: RunningSandbo
 @pytest.mark.parametrize("action", [Action.RETWEET, Action.BOOST, Action.FORWARD])
 async def test_other_amplifications_are_refused(adapter: BlueskyAdapter, action: Action) -> None:
     with pytest.raises(PermanentError):
-        await adapter.amplify(creds(), delivery(action=action), PostRef(platform="bluesky", agency="x", post_id="x"))
+        await adapter.amplify(
+            creds(), delivery(action=action), PostRef(platform="bluesky", agency="x", post_id="x")
+        )
 
 
 async def test_repost_of_a_missing_post_is_permanent(adapter: BlueskyAdapter) -> None:
@@ -144,7 +150,9 @@ async def test_too_long_is_refused_by_the_pds(adapter: BlueskyAdapter) -> None:
         await adapter.publish(creds(), delivery("ب" * 301))
 
 
-async def test_dropped_answer_is_ambiguous_then_reconciled(sandbox: RunningSandbox, adapter: BlueskyAdapter) -> None:
+async def test_dropped_answer_is_ambiguous_then_reconciled(
+    sandbox: RunningSandbox, adapter: BlueskyAdapter
+) -> None:
     assert await adapter.reconcile(creds(), delivery()) is None  # surely absent: nothing at the rkey
     sandbox.sandbox.add_fault("bluesky", Fault(kind="drop", path="createRecord"))
     with pytest.raises(AmbiguousError) as caught:

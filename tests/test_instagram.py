@@ -32,7 +32,9 @@ def creds() -> InstagramCredentials:
     return InstagramCredentials(ig_user_id="17841400000000001", access_token=TOKEN, username="irna_news")
 
 
-def delivery(text: str = "سلام اینستاگرام", media: list[str] | None = None, item_id: str = "news-1") -> Delivery:
+def delivery(
+    text: str = "سلام اینستاگرام", media: list[str] | None = None, item_id: str = "news-1"
+) -> Delivery:
     return Delivery(
         id=Delivery.make_id(item_id, "irna", "instagram", Action.PUBLISH),
         item_id=item_id,
@@ -90,7 +92,9 @@ async def test_a_retry_never_publishes_twice(sandbox: RunningSandbox, adapter: I
     assert len(sandbox.sandbox.posts_on("instagram")) == 1
 
 
-async def test_a_failed_publish_reuses_its_container(sandbox: RunningSandbox, adapter: InstagramAdapter) -> None:
+async def test_a_failed_publish_reuses_its_container(
+    sandbox: RunningSandbox, adapter: InstagramAdapter
+) -> None:
     sandbox.sandbox.add_fault("instagram", Fault(kind="error", status=500, path="media_publish"))
     with pytest.raises(RetryableError):
         await adapter.publish(creds(), delivery())
@@ -119,7 +123,9 @@ async def test_no_amplification(adapter: InstagramAdapter) -> None:
         await adapter.amplify(creds(), delivery(), PostRef(platform="instagram", agency="x", post_id="1"))
 
 
-async def test_metrics_and_audience_through_instaloader(sandbox: RunningSandbox, adapter: InstagramAdapter) -> None:
+async def test_metrics_and_audience_through_instaloader(
+    sandbox: RunningSandbox, adapter: InstagramAdapter
+) -> None:
     photo = await adapter.publish(creds(), delivery())
     clip = await adapter.publish(creds(), delivery("ویدیو", media=[VIDEO], item_id="news-2"))
     adapter._shortcodes.clear()  # as a fresh worker: the shortcode comes from the Graph API
@@ -159,7 +165,9 @@ async def test_faults_map_to_typed_errors(
         assert abs((caught.value.reset_at - expected_reset).total_seconds()) < 3
 
 
-async def test_dropped_publish_is_ambiguous_then_reconciled(sandbox: RunningSandbox, adapter: InstagramAdapter) -> None:
+async def test_dropped_publish_is_ambiguous_then_reconciled(
+    sandbox: RunningSandbox, adapter: InstagramAdapter
+) -> None:
     assert await adapter.reconcile(creds(), delivery()) is None
     sandbox.sandbox.add_fault("instagram", Fault(kind="drop", path="media_publish"))
     with pytest.raises(AmbiguousError) as caught:
@@ -214,13 +222,20 @@ def test_render_refuses_more_media_than_a_carousel() -> None:
 
 def test_render_keeps_at_most_five_hashtags() -> None:
     item = Item.model_validate(
-        {"agency": "irna", "text": "خبر #ایران", "tags": ["a", "b", "c", "d", "e", "f"], "media": [{"url": IMAGE}]}
+        {
+            "agency": "irna",
+            "text": "خبر #ایران",
+            "tags": ["a", "b", "c", "d", "e", "f"],
+            "media": [{"url": IMAGE}],
+        }
     )
     assert InstagramAdapter().render(item) == "خبر #ایران\n\n#a #b #c #d"
 
 
 def test_credentials_hide_the_token() -> None:
     with pytest.raises(pydantic.ValidationError) as caught:
-        InstagramCredentials.model_validate({"ig_user_id": "x", "access_token": "short-SECRET", "username": "a b"})
+        InstagramCredentials.model_validate(
+            {"ig_user_id": "x", "access_token": "short-SECRET", "username": "a b"}
+        )
     assert "SECRET" not in str(caught.value)
     assert "SECRET" not in repr(creds())

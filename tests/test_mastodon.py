@@ -25,7 +25,9 @@ TOKEN = "mastodon-token-SECRET-0001"
 PARTNER_TOKEN = "mastodon-token-SECRET-0002"
 
 
-def delivery(text: str = "سلام ماستودون", action: Action = Action.PUBLISH, item_id: str = "news-1") -> Delivery:
+def delivery(
+    text: str = "سلام ماستودون", action: Action = Action.PUBLISH, item_id: str = "news-1"
+) -> Delivery:
     agency = "irna" if action is Action.PUBLISH else "mrud"
     return Delivery(
         id=Delivery.make_id(item_id, agency, "mastodon", action),
@@ -90,7 +92,9 @@ async def test_boost_amplifies_and_is_idempotent(sandbox: RunningSandbox, adapte
 async def test_other_amplifications_are_refused(adapter: MastodonAdapter, action: Action) -> None:
     assert action not in adapter.amplify_actions
     with pytest.raises(PermanentError):
-        await adapter.amplify(creds(), delivery(action=action), PostRef(platform="mastodon", agency="x", post_id="1"))
+        await adapter.amplify(
+            creds(), delivery(action=action), PostRef(platform="mastodon", agency="x", post_id="1")
+        )
 
 
 async def test_boost_of_a_missing_status_is_permanent(adapter: MastodonAdapter) -> None:

@@ -144,3 +144,19 @@ async def test_a_corrupt_scheduled_entry_is_dead_lettered_and_the_rest_still_run
     letters = [letter for _, letter in await dead_letters(redis, runtime.keys)]
     assert [letter.reason for letter in letters] == [DeadReason.POISON, DeadReason.POISON]
     assert [d.item_id for _, d in memory(runtime).posts] == ["after-corrupt"]
+
+
+async def test_claims_survive_redis_losing_its_script_cache(runtime: Runtime, redis: Redis) -> None:
+    async with running(runtime) as workers:
+        await redis.xadd(
+            runtime.keys.items,
+            xadd_fields({"id": "s1", "agency": "khz-roads", "text": "۱", "amplify": False}),
+        )
+        await wait_idle(workers)
+        await redis.script_flush()  # what a restarted Redis without AOF'd scripts looks like
+        await redis.xadd(
+            runtime.keys.items,
+            xadd_fields({"id": "s2", "agency": "khz-roads", "text": "۲", "amplify": False}),
+        )
+        await wait_idle(workers)
+    assert [d.item_id for _, d in memory(runtime).posts] == ["s1", "s2"]

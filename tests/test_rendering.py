@@ -61,7 +61,9 @@ def test_too_long_with_a_link_is_cut_at_a_word_keeping_link_and_tags(platform: s
 def test_too_long_without_a_link_is_a_content_error(platform: str) -> None:
     text_limit, _, needs_media = RULES[platform]
     body = "ب" * (text_limit + 1)
-    with pytest.raises(ContentError, match=rf"over its limit of {text_limit}; shorten it or give overrides\.{platform}\.text"):
+    with pytest.raises(
+        ContentError, match=rf"over its limit of {text_limit}; shorten it or give overrides\.{platform}\.text"
+    ):
         adapter(platform).render(item(body, link=None, media=needs_media))
 
 
