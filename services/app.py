@@ -189,7 +189,9 @@ def build_workers(
     if "fanout" in chosen:
         wire(keys.items, fanout.GROUP, fanout.FanOut(runtime, ledger).handle)
     if "deliver" in chosen:
-        budget = AccountBudget(runtime.redis_url, settings.prefix, runtime.adapters, runtime.network)
+        budget = AccountBudget(
+            runtime.redis, runtime.redis_url, settings.prefix, runtime.adapters, runtime.network
+        )
         worker = deliver.Deliver(runtime, ledger, budget)
         for platform in runtime.adapters:
             wire(keys.deliveries(platform), deliver.GROUP, worker.handle)

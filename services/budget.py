@@ -13,6 +13,7 @@ from typing import Any
 from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import Redis
 
 from adapters import Adapter
 from schemas import Delivery
@@ -21,7 +22,7 @@ from services.config import Network
 
 class AccountBudget:
     def __init__(
-        self, redis_url: str, prefix: str, adapters: dict[str, Adapter[Any]], network: Network
+        self, redis: Redis, redis_url: str, prefix: str, adapters: dict[str, Adapter[Any]], network: Network
     ) -> None:
         self._limits: dict[str, RateLimitItem] = {}
         for platform, adapter in adapters.items():
@@ -30,7 +31,13 @@ class AccountBudget:
             chosen = configured if configured is not None else adapter.rate_limit
             if chosen is not None and chosen.strip().lower() != "none":
                 self._limits[platform] = parse(chosen)
-        storage = RedisStorage(f"async+{redis_url}", implementation="redispy", key_prefix=f"{prefix}:budget")
+        # The workers' own (blocking) pool: a private one would run out of connections under load.
+        storage = RedisStorage(
+            f"async+{redis_url}",
+            implementation="redispy",
+            key_prefix=f"{prefix}:budget",
+            connection_pool=redis.connection_pool,  # type: ignore[arg-type]
+        )
         self._limiter = MovingWindowRateLimiter(storage)
 
     async def take(self, delivery: Delivery) -> datetime | None:

@@ -28,7 +28,7 @@ class Settings:
     """Operational knobs; every one has an environment variable and a safe default."""
 
     prefix: str = "hamafza"
-    batch_size: int = 50  # entries read per XREADGROUP
+    batch_size: int = 100  # entries read per XREADGROUP; also bounds one stream's calls in flight
     claim_idle_ms: int = 60_000  # a pending entry idle this long belongs to a dead consumer
     max_deliveries: int = 5  # a stream entry delivered this often is poison
     max_attempts: int = 6  # platform calls before a retryable failure becomes a dead letter

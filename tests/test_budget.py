@@ -100,3 +100,21 @@ def test_a_malformed_budget_is_reported_with_its_path(budget: str) -> None:
     document["platforms"] = {"memory": {"rate_limit": budget}}
     with pytest.raises(ConfigError, match=r"platforms\.memory\.rate_limit"):
         parse_network(document, REGISTRY)
+
+
+async def test_the_budget_shares_the_workers_connection_pool_under_load(
+    redis_url: str, prefix: str, redis: Redis
+) -> None:
+    document = network_document()
+    document["platforms"] = {"memory": {"rate_limit": "1000000/minute"}}
+    settings = Settings(prefix=prefix, batch_size=250, scheduler_interval_seconds=0.05)
+    runtime = build_runtime(parse_network(document, REGISTRY), redis_url, settings, REGISTRY)
+    async with runtime.redis.pipeline(transaction=False) as pipe:
+        for number in range(250):  # one batch: 250 budget checks at once, more than a default pool
+            item = {"id": f"load{number}", "agency": "khz-roads", "text": f"{number}", "amplify": False}
+            pipe.xadd(runtime.keys.items, xadd_fields(item))
+        await pipe.execute()
+    async with running(runtime) as workers:
+        await wait_idle(workers, timeout=60)
+    assert len(memory(runtime).posts) == 250
+    assert await dead_letters(redis, runtime.keys) == []
