@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pydantic
 import pytest
@@ -15,12 +15,12 @@ from adapters import (
     ContentError,
     DeliveryError,
     PermanentError,
-    RateLimitedError,
     RetryableError,
 )
 from adapters.bluesky import BlueskyAdapter, BlueskyCredentials, facets, record_key
 from sandbox import Fault, RunningSandbox
 from schemas import Action, Delivery, Item, PostRef
+from tests.support.faults import assert_fault_becomes, fault_table
 
 PASSWORD = "abcd-efgh-SECRET-ijkl"
 LINK = "https://irna.ir/news/1"
@@ -120,29 +120,24 @@ async def test_repost_of_a_missing_post_is_permanent(adapter: BlueskyAdapter) ->
 
 @pytest.mark.parametrize(
     ("fault", "expected"),
-    [
-        (Fault(kind="error", status=500, path="createRecord"), RetryableError),
-        (Fault(kind="error", status=502, path="createRecord"), RetryableError),
-        (Fault(kind="error", status=503, path="createRecord"), RetryableError),
-        (Fault(kind="auth", path="createRecord"), AuthError),
-        (Fault(kind="auth", path="createSession"), AuthError),
-        (Fault(kind="error", status=400, path="createRecord"), PermanentError),
-        (Fault(kind="rate_limit", reset_seconds=40, path="createRecord"), RateLimitedError),
-    ],
-    ids=["500", "502", "503", "401", "401-login", "400", "429"],
+    fault_table(
+        path="createRecord",
+        reset_seconds=40,
+        extra=(pytest.param(Fault(kind="auth", path="createSession"), AuthError, id="401-login"),),
+    ),
 )
 async def test_faults_map_to_typed_errors(
     sandbox: RunningSandbox, adapter: BlueskyAdapter, fault: Fault, expected: type[DeliveryError]
 ) -> None:
-    sandbox.sandbox.add_fault("bluesky", fault)
-    with pytest.raises(expected) as caught:
-        await adapter.publish(creds(), delivery())
-    assert type(caught.value) is expected
-    assert_no_secret(caught.value)
-    assert sandbox.sandbox.posts_on("bluesky") == []
-    if isinstance(caught.value, RateLimitedError):
-        expected_reset = datetime.now(UTC) + timedelta(seconds=40)
-        assert abs((caught.value.reset_at - expected_reset).total_seconds()) < 3
+    await assert_fault_becomes(
+        sandbox,
+        "bluesky",
+        fault,
+        expected,
+        lambda: adapter.publish(creds(), delivery()),
+        secrets=("SECRET",),
+        reset_after=timedelta(seconds=40),
+    )
 
 
 async def test_too_long_is_refused_by_the_pds(adapter: BlueskyAdapter) -> None:

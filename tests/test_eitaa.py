@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pydantic
 import pytest
@@ -15,12 +15,12 @@ from adapters import (
     CannotReconcile,
     DeliveryError,
     PermanentError,
-    RateLimitedError,
     RetryableError,
 )
 from adapters.eitaa import EitaaAdapter, EitaaCredentials
 from sandbox import Fault, RunningSandbox
 from schemas import Action, Delivery, PostRef
+from tests.support.faults import assert_fault_becomes, fault_table
 
 TOKEN = "bot123456:SECRETeitaaTOKEN"
 
@@ -78,29 +78,20 @@ async def test_no_amplification_and_no_reconciliation(adapter: EitaaAdapter) -> 
 
 @pytest.mark.parametrize(
     ("fault", "expected"),
-    [
-        (Fault(kind="error", status=500), RetryableError),
-        (Fault(kind="error", status=502), RetryableError),
-        (Fault(kind="error", status=503), RetryableError),
-        (Fault(kind="auth"), AuthError),
-        (Fault(kind="error", status=403), AuthError),
-        (Fault(kind="error", status=400), PermanentError),
-        (Fault(kind="rate_limit", reset_seconds=9), RateLimitedError),
-    ],
-    ids=["500", "502", "503", "401", "403", "400", "429"],
+    fault_table(reset_seconds=9, extra=(pytest.param(Fault(kind="error", status=403), AuthError, id="403"),)),
 )
 async def test_faults_map_to_typed_errors(
     sandbox: RunningSandbox, adapter: EitaaAdapter, fault: Fault, expected: type[DeliveryError]
 ) -> None:
-    sandbox.sandbox.add_fault("eitaa", fault)
-    with pytest.raises(expected) as caught:
-        await adapter.publish(creds(), delivery())
-    assert type(caught.value) is expected
-    assert_no_secret(caught.value)
-    assert sandbox.sandbox.posts_on("eitaa") == []
-    if isinstance(caught.value, RateLimitedError):
-        expected_reset = datetime.now(UTC) + timedelta(seconds=9)
-        assert abs((caught.value.reset_at - expected_reset).total_seconds()) < 2
+    await assert_fault_becomes(
+        sandbox,
+        "eitaa",
+        fault,
+        expected,
+        lambda: adapter.publish(creds(), delivery()),
+        secrets=("SECRET",),
+        reset_after=timedelta(seconds=9),
+    )
 
 
 async def test_channel_without_admin_rights_is_an_auth_error(adapter: EitaaAdapter) -> None:

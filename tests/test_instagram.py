@@ -11,7 +11,6 @@ import pytest
 
 from adapters import (
     AmbiguousError,
-    AuthError,
     ContentError,
     DeliveryError,
     PermanentError,
@@ -22,6 +21,7 @@ from adapters.instagram import InstagramAdapter, InstagramCredentials
 from sandbox import Fault, RunningSandbox
 from sandbox.instagram import InstagramFake
 from schemas import Action, Delivery, Item, Media, PostRef
+from tests.support.faults import assert_fault_becomes, fault_table
 
 TOKEN = "EAAG-instagram-SECRET-token"
 IMAGE = "https://irna.ir/media/a.jpg"
@@ -139,30 +139,20 @@ async def test_metrics_and_audience_through_instaloader(
     assert followers is not None and followers >= 10_000
 
 
-@pytest.mark.parametrize(
-    ("fault", "expected"),
-    [
-        (Fault(kind="error", status=500), RetryableError),
-        (Fault(kind="error", status=503), RetryableError),
-        (Fault(kind="auth"), AuthError),
-        (Fault(kind="error", status=400), PermanentError),
-        (Fault(kind="rate_limit", reset_seconds=120), RateLimitedError),
-    ],
-    ids=["500", "503", "401", "400", "throttled"],
-)
+@pytest.mark.parametrize(("fault", "expected"), fault_table(reset_seconds=120))
 async def test_faults_map_to_typed_errors(
     sandbox: RunningSandbox, adapter: InstagramAdapter, fault: Fault, expected: type[DeliveryError]
 ) -> None:
-    sandbox.sandbox.add_fault("instagram", fault)
-    with pytest.raises(expected) as caught:
-        await adapter.publish(creds(), delivery())
-    assert type(caught.value) is expected
-    assert_no_secret(caught.value)
-    assert sandbox.sandbox.posts_on("instagram") == []
-    if isinstance(caught.value, RateLimitedError):
-        # estimated_time_to_regain_access is in minutes: 120 s → 2 minutes.
-        expected_reset = datetime.now(UTC) + timedelta(minutes=2)
-        assert abs((caught.value.reset_at - expected_reset).total_seconds()) < 3
+    # estimated_time_to_regain_access is in minutes: 120 s → 2 minutes.
+    await assert_fault_becomes(
+        sandbox,
+        "instagram",
+        fault,
+        expected,
+        lambda: adapter.publish(creds(), delivery()),
+        secrets=("SECRET",),
+        reset_after=timedelta(minutes=2),
+    )
 
 
 async def test_dropped_publish_is_ambiguous_then_reconciled(
