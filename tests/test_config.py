@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from adapters import load_adapters
 from services.config import ConfigError, load_network, parse_network
@@ -116,3 +118,26 @@ def test_env_defaults_and_files(tmp_path: Path) -> None:
         load_network(broken, ADAPTERS)
     with pytest.raises(ConfigError, match="cannot read"):
         load_network(tmp_path / "absent.yaml", ADAPTERS)
+
+
+def test_the_deploy_example_is_a_valid_network_file() -> None:
+    example = Path(__file__).parent.parent / "deploy" / "network.example.yaml"
+    names = re.findall(r"\$\{([A-Z0-9_]+)\}", example.read_text(encoding="utf-8"))
+    plausible = {
+        "TOKEN_SHA256": "ab" * 32,
+        "TELEGRAM_TOKEN": "1001:AAexampleexampleexampleexample",
+        "BALE_TOKEN": "2001:BAexampleexampleexampleexample",
+        "ACCESS_TOKEN": "1001-example-access-token",
+    }
+    environ = {
+        name: next(
+            (value for suffix, value in plausible.items() if name.endswith(suffix)), "example-secret-value-42"
+        )
+        for name in names
+    }
+    network = load_network_with(example, environ)
+    assert network.platforms_of("khz-roads") == ["bale", "telegram", "x"]
+
+
+def load_network_with(path: Path, environ: dict[str, str]) -> Any:
+    return parse_network(yaml.safe_load(path.read_text(encoding="utf-8")), ADAPTERS, environ=environ)
