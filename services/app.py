@@ -23,7 +23,7 @@ from adapters import Adapter, load_adapters
 from services import amplify, deliver, fanout, janitor
 from services.budget import AccountBudget
 from services.config import Network, load_network
-from services.consumer import consume, ensure_group
+from services.consumer import InFlight, consume, ensure_group
 from services.ledger import Ledger
 from services.logs import get_logger, redactor
 from services.runtime import Runtime, Settings
@@ -89,6 +89,7 @@ class Workers:
     scheduler: Scheduler | None
     streams: list[tuple[str, str]]  # (stream, group) pairs consumed
     api: ApiService | None = None  # HTTP ingress and feed watchers (services/api.py)
+    in_flight: InFlight | None = None  # deliveries whose platform calls run past their batch
 
     async def prepare(self) -> None:
         """Create the consumer groups, waiting for Redis if it is not up yet (a restart, a deploy)."""
@@ -119,9 +120,16 @@ class Workers:
         if self.scheduler is not None:
             await self.scheduler.stop()
         await self.broker.stop()
+        await self.drain()
         await self.forget_consumers()
         await self.runtime.aclose()
         await self.runtime.redis.aclose()
+
+    async def drain(self) -> None:
+        """No more reading: let the platform calls in flight finish and record their outcomes."""
+        if self.in_flight is not None and self.in_flight.count:
+            log.info("deliver.draining", in_flight=self.in_flight.count)
+            await self.in_flight.drain(timeout=self.runtime.settings.drain_seconds)
 
     async def forget_consumers(self) -> None:
         """After draining: remove this process's consumers from their groups if nothing is pending."""
@@ -145,6 +153,7 @@ class Workers:
             application.on_shutdown(self.api.stop)
 
         async def close() -> None:
+            await self.drain()
             await self.forget_consumers()
             await self.runtime.aclose()
             await self.runtime.redis.aclose()
@@ -186,6 +195,7 @@ def build_workers(
             claim_idle_ms=settings.claim_idle_ms,
         )
 
+    in_flight: InFlight | None = None
     if "fanout" in chosen:
         wire(keys.items, fanout.GROUP, fanout.FanOut(runtime, ledger).handle)
     if "deliver" in chosen:
@@ -193,6 +203,7 @@ def build_workers(
             runtime.redis, runtime.redis_url, settings.prefix, runtime.adapters, runtime.network
         )
         worker = deliver.Deliver(runtime, ledger, budget)
+        in_flight = worker.in_flight
         for platform in runtime.adapters:
             wire(keys.deliveries(platform), deliver.GROUP, worker.handle)
     if "amplify" in chosen:
@@ -206,7 +217,7 @@ def build_workers(
     # The reach scheduler releases `hamafza:schedule` as before, and due reach snapshots too.
     scheduler = _reach_scheduler(runtime, ledger) if "scheduler" in chosen else None
     api = _api_service(runtime, api_host, api_port) if "api" in chosen else None
-    return Workers(runtime, broker, scheduler, streams, api)
+    return Workers(runtime, broker, scheduler, streams, api, in_flight)
 
 
 def _api_service(runtime: Runtime, host: str | None, port: int | None) -> ApiService | None:

@@ -45,29 +45,63 @@ BatchHandler = Callable[[list[Entry]], Awaitable[None]]
 EntryHandler = Callable[[Entry], Awaitable[None]]
 
 
-def each_entry(
-    handle_entry: EntryHandler, failure_event: str, slots: asyncio.Semaphore | None = None
-) -> BatchHandler:
+async def _guarded(handle_entry: EntryHandler, entry: Entry, failure_event: str) -> None:
+    try:
+        await handle_entry(entry)
+    except Exception:
+        log.exception(failure_event, entry_id=entry.id, stream=entry.stream, deliveries=entry.deliveries)
+
+
+def each_entry(handle_entry: EntryHandler, failure_event: str) -> BatchHandler:
     """A batch handler that handles a batch's entries concurrently, each on its own.
 
     An unexpected exception is logged and leaves only that entry unacknowledged: the claimer hands it
     out again, and after `max_deliveries` it becomes a `poison` dead letter instead of a crash.
     """
 
-    async def guarded(entry: Entry) -> None:
-        try:
-            if slots is None:
-                await handle_entry(entry)
-            else:
-                async with slots:
-                    await handle_entry(entry)
-        except Exception:
-            log.exception(failure_event, entry_id=entry.id, stream=entry.stream, deliveries=entry.deliveries)
-
     async def handle(entries: list[Entry]) -> None:
-        await asyncio.gather(*(guarded(entry) for entry in entries))
+        await asyncio.gather(*(_guarded(handle_entry, entry, failure_event) for entry in entries))
 
     return handle
+
+
+class InFlight:
+    """Entries handled in background tasks, up to `limit` at once, so that reading the next batch
+    never waits for the slowest platform call of the last one.
+
+    `handle` returns once every entry of the batch has a slot (so a full house holds reading back);
+    each entry is still acknowledged only with its outcome. `drain` waits for the tasks on shutdown.
+    """
+
+    def __init__(self, handle_entry: EntryHandler, failure_event: str, limit: int) -> None:
+        self._handle_entry = handle_entry
+        self._failure_event = failure_event
+        self._slots = asyncio.Semaphore(limit)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def handle(self, entries: list[Entry]) -> None:
+        for entry in entries:
+            await self._slots.acquire()
+            task = asyncio.create_task(self._run(entry))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, entry: Entry) -> None:
+        try:
+            await _guarded(self._handle_entry, entry, self._failure_event)
+        finally:
+            self._slots.release()
+
+    @property
+    def count(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self, timeout: float) -> None:
+        """Let the calls in flight finish (and record their outcomes); what cannot is reclaimed later."""
+        if self._tasks:
+            _, late = await asyncio.wait(set(self._tasks), timeout=timeout)
+            for task in late:
+                task.cancel()
 
 
 async def _keep_raw(

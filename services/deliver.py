@@ -28,7 +28,7 @@ from adapters import (
 from schemas import Action, DeadLetter, DeadReason, Delivery, PostRef
 from services.budget import AccountBudget
 from services.config import Account
-from services.consumer import Entry, each_entry
+from services.consumer import Entry, InFlight
 from services.fanout import describe_validation
 from services.ledger import Ledger, backoff_seconds
 from services.logs import get_logger
@@ -44,9 +44,8 @@ class Deliver:
         self.runtime = runtime
         self.ledger = ledger
         self.budget = budget
-        self.handle = each_entry(
-            self.handle_entry, "deliver.failed", asyncio.Semaphore(runtime.settings.max_in_flight)
-        )
+        self.in_flight = InFlight(self.handle_entry, "deliver.failed", runtime.settings.max_in_flight)
+        self.handle = self.in_flight.handle
 
     @staticmethod
     def lease_ms(adapter: Adapter[Any]) -> int:

@@ -41,6 +41,7 @@ class Settings:
     stale_consumer_ms: int = 3600 * 1000  # a consumer silent this long with nothing pending is gone
     janitor_interval_seconds: float = 60.0
     startup_wait_seconds: float = 120.0  # how long a starting worker waits for Redis to answer
+    drain_seconds: float = 30.0  # on SIGTERM, how long platform calls in flight may take to finish
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:

@@ -30,7 +30,12 @@ async def test_sigterm_finishes_calls_in_flight_and_strands_nothing(
         env={**os.environ, "HAMAFZA_LOG_FORMAT": "json"},
     )  # fmt: skip
     deliveries = f"{prefix}:deliveries:telegram"
+    started: list[bytes] = []
     try:
+        # SIGTERM during FastStream's own start-up is another story: wait until it says it is up.
+        assert worker.stdout is not None
+        while not any(b"started successfully" in line for line in started[-1:]):
+            started.append(await asyncio.wait_for(worker.stdout.readline(), timeout=30))
         for number, agency in enumerate(AGENCIES):
             item = {"id": f"drain-{number}", "agency": agency, "text": f"خبر {number}", "platforms": ["telegram"],
                     "amplify": False}  # fmt: skip
@@ -48,7 +53,7 @@ async def test_sigterm_finishes_calls_in_flight_and_strands_nothing(
     finally:
         worker.send_signal(signal.SIGTERM)
         output, _ = await asyncio.wait_for(worker.communicate(), timeout=60)
-    assert worker.returncode == 0, output.decode()
+    assert worker.returncode == 0, (b"".join(started) + output).decode()
 
     posted = sandbox.sandbox.posts_on("telegram")
     assert len(posted) >= 1  # the call caught in flight was finished, not abandoned
