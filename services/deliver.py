@@ -93,6 +93,14 @@ class Deliver:
     async def _deliver(
         self, delivery: Delivery, entry: Entry, account: Account, adapter: Adapter[Any]
     ) -> None:
+        # The budget first, so that the claim is followed by nothing but the call: a worker killed
+        # between the two leaves a delivery that must be reconciled, though it was never sent.
+        wait_until = await self.budget.take(delivery) if self.budget is not None else None
+        if wait_until is not None:
+            # Our own budget, spent before the platform has to refuse: not an attempt at all.
+            await self.ledger.defer(delivery, wait_until, entry.ack)
+            log.info("delivery.budget_wait", until=wait_until.isoformat())
+            return
         claim = await self.ledger.claim(delivery, self.lease_ms(adapter))
         if claim.verdict in {"posted", "dead"}:
             await self.ledger.plain.run(lambda pipe: pipe.xack(*entry.ack))
@@ -122,17 +130,6 @@ class Deliver:
                 f"entry failed {entry.deliveries - 1} times; see the worker logs",
                 attempts,
             )
-            return
-        try:
-            wait_until = await self.budget.take(delivery) if self.budget is not None else None
-        except Exception:
-            # Nothing was sent: give the claim back, so recovery need not ask the platform.
-            await self.ledger.release(delivery)
-            raise
-        if wait_until is not None:
-            # Our own budget, spent before the platform has to refuse: not a failed attempt.
-            await self.ledger.reschedule(delivery, wait_until, entry.ack, refund_attempt=True)
-            log.info("delivery.budget_wait", until=wait_until.isoformat())
             return
         try:
             async with asyncio.timeout(adapter.timeout_seconds + 5):

@@ -233,14 +233,16 @@ class Ledger:
             self._ack(pipe, ack)
             await pipe.execute()
 
-    async def release(self, delivery: Delivery) -> None:
-        """Undo a claim whose platform call never started: back to waiting, the attempt refunded."""
-        ledger_key = self.keys.ledger(delivery.id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(ledger_key, "state", DeliveryState.PENDING.value)
-            pipe.hdel(ledger_key, "lease_until")
-            pipe.hincrby(ledger_key, "attempts", -1)
-            await pipe.execute()
+    async def defer(self, delivery: Delivery, due: datetime, ack: tuple[str, str, str] | None) -> None:
+        """Hand an unclaimed delivery back to the schedule; the ledger is untouched, so whatever state it
+        has (even `posted`, for a redelivery) is what the next claim will find."""
+        member = self.scheduled_member(self.keys.deliveries(delivery.platform), delivery)
+
+        def fill(pipe: Pipeline) -> None:
+            pipe.zadd(self.keys.schedule, {member: epoch_ms(due)})
+            self._ack(pipe, ack)
+
+        await self.transaction.run(fill)
 
     async def pause_account(self, platform: str, agency: str, until: datetime) -> None:
         """Hold every delivery of one account until `until`; the others go on."""
