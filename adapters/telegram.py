@@ -243,12 +243,14 @@ class TelegramAdapter(Adapter[BotCredentials]):
             return PermanentError(f"{name} refused the message: {said}")
         if isinstance(error, TimedOut):
             if isinstance(error.__cause__, NOT_SENT):
-                return RetryableError(f"{name} could not be reached in time: {said}")
+                return RetryableError(f"{name} could not be reached in time ({said}); nothing was sent")
             return AmbiguousError(f"{name} did not answer in time; the message may have been sent")
         if isinstance(error, NetworkError):
             cause = error.__cause__
             if isinstance(cause, NOT_SENT):
-                return RetryableError(f"{name} could not be reached: {scrub(describe(cause), token)}")
+                return RetryableError(
+                    f"{name} could not be reached ({scrub(describe(cause), token)}); nothing was sent"
+                )
             if isinstance(cause, httpx.HTTPError):
                 return AmbiguousError(
                     f"{name} connection failed after sending ({scrub(describe(cause), token)}); "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -15,7 +14,6 @@ from adapters import (
     ContentError,
     DeliveryError,
     PermanentError,
-    RetryableError,
 )
 from adapters.bluesky import BlueskyAdapter, BlueskyCredentials, facets, record_key
 from sandbox import Fault, RunningSandbox
@@ -157,19 +155,6 @@ async def test_dropped_answer_is_ambiguous_then_reconciled(
     found = await adapter.reconcile(creds(), delivery())
     [post] = sandbox.sandbox.posts_on("bluesky")
     assert found is not None and found.post_id == post.post_id
-
-
-async def test_connection_refused_is_retryable() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    adapter = BlueskyAdapter(api_base=f"http://127.0.0.1:{port}", timeout_seconds=2)
-    try:
-        with pytest.raises(RetryableError) as caught:
-            await adapter.publish(creds(), delivery())
-    finally:
-        await adapter.aclose()
-    assert_no_secret(caught.value)
 
 
 def test_record_key_is_a_stable_tid() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -15,7 +14,6 @@ from adapters import (
     CannotReconcile,
     DeliveryError,
     PermanentError,
-    RetryableError,
 )
 from adapters.eitaa import EitaaAdapter, EitaaCredentials
 from sandbox import Fault, RunningSandbox
@@ -114,19 +112,6 @@ async def test_dropped_answer_is_ambiguous_and_cannot_be_reconciled(
     assert len(sandbox.sandbox.posts_on("eitaa")) == 1
     with pytest.raises(CannotReconcile):
         await adapter.reconcile(creds(), delivery())
-
-
-async def test_connection_refused_is_retryable() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    adapter = EitaaAdapter(api_base=f"http://127.0.0.1:{port}", timeout_seconds=2)
-    try:
-        with pytest.raises(RetryableError) as caught:
-            await adapter.publish(creds(), delivery())
-    finally:
-        await adapter.aclose()
-    assert_no_secret(caught.value)
 
 
 def test_credentials_hide_the_token() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -174,19 +173,6 @@ async def test_dropped_publish_is_ambiguous_then_reconciled(
     finally:
         await fresh.aclose()
     assert again is not None and again.post_id == post.post_id
-
-
-async def test_connection_refused_is_retryable() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    adapter = InstagramAdapter(api_base=f"http://127.0.0.1:{port}", timeout_seconds=2)
-    try:
-        with pytest.raises(RetryableError) as caught:
-            await adapter.publish(creds(), delivery())
-    finally:
-        await adapter.aclose()
-    assert_no_secret(caught.value)
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -361,19 +360,6 @@ async def test_a_timeout_is_ambiguous_for_a_post_and_retryable_for_a_read(
         await adapter.aclose()
     assert_no_secret(posting.value)
     assert_no_secret(reading.value)
-
-
-async def test_connection_refused_is_retryable(agency: XCredentials) -> None:
-    with socket.socket() as probe:  # a port that was free a moment ago, now closed
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    adapter = XAdapter(api_base=f"http://127.0.0.1:{port}/x")
-    try:
-        with pytest.raises(RetryableError, match="nothing was sent") as caught:
-            await adapter.publish(agency, delivery("خبر"))
-    finally:
-        await adapter.aclose()
-    assert_no_secret(caught.value)
 
 
 async def test_metrics_count_the_sandbox_retweets(

@@ -1,0 +1,72 @@
+"""What every registered adapter owes the services, whatever its platform: one table, all platforms.
+
+Credentials come from the demo's network file, which has an account on every platform.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from importlib import resources
+from typing import Any
+
+import pytest
+import yaml
+
+from adapters import Adapter, RetryableError, load_adapters
+from schemas import Action, Delivery, Media
+from services.config import Account, parse_network
+from tests.support.faults import assert_no_secret
+
+ADAPTERS = load_adapters()
+DEMO = parse_network(
+    yaml.safe_load(resources.files("services").joinpath("demo_network.yaml").read_text(encoding="utf-8")),
+    ADAPTERS,
+    environ={**os.environ, "SANDBOX_URL": "http://127.0.0.1:9"},
+)
+
+
+def some_account(platform: str) -> Account:
+    return next(
+        account for (_, owner_platform), account in DEMO.accounts.items() if owner_platform == platform
+    )
+
+
+def secrets_of(account: Account) -> tuple[str, ...]:
+    raw: dict[str, Any] = account.credentials.model_dump()
+    return tuple(str(raw[field]) for field in ADAPTERS[account.platform].secret_fields if raw.get(field))
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:  # free a moment ago, closed now
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_the_demo_network_has_an_account_on_every_platform() -> None:
+    assert {platform for _, platform in DEMO.accounts} == set(ADAPTERS)
+
+
+@pytest.mark.parametrize("platform", sorted(ADAPTERS))
+async def test_connection_refused_is_retryable_and_shows_no_secret(platform: str) -> None:
+    account = some_account(platform)
+    adapter: Adapter[Any] = ADAPTERS[platform](
+        api_base=f"http://127.0.0.1:{closed_port()}", timeout_seconds=2
+    )
+    delivery = Delivery(
+        id=Delivery.make_id("refused", account.agency, platform, Action.PUBLISH),
+        item_id="refused",
+        agency=account.agency,
+        platform=platform,
+        action=Action.PUBLISH,
+        origin_agency=account.agency,
+        text="خبر",
+        media=[Media(url="https://irna.ir/a.jpg")],
+    )
+    try:
+        # Safe to send again later, and the message tells a person so.
+        with pytest.raises(RetryableError, match="nothing was sent") as caught:
+            await adapter.publish(account.credentials, delivery)
+    finally:
+        await adapter.aclose()
+    assert_no_secret(caught.value, *secrets_of(account))
