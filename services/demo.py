@@ -93,7 +93,7 @@ async def _run(url: str, sandbox_url: str, sandbox_posts: list[Any], console: Co
     own = sum(1 for s in posted if s.action == "publish")
     console.print(
         f"[bold]{len(items)}[/bold] items → [bold]{own}[/bold] own posts, "
-        f"[bold]{len(posted) - own}[/bold] amplifications by partners, [bold]{len(letters)}[/bold] dead letters, "
+        f"[bold]{len(posted) - own}[/bold] amplifications by partners, [bold]{len(letters)}[/bold] dead letter(s), "
         f"in {elapsed:.1f} s"
     )
     if len(sandbox_posts) != len(posted):
