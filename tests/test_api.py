@@ -16,14 +16,14 @@ import structlog
 from redis.asyncio import Redis
 from typer.testing import CliRunner
 
-from services.api import ApiState, Ingest, create_app
 from services.app import SERVICES, build_runtime, build_workers
 from services.cli import app as cli
 from services.config import parse_network
 from services.logs import configure
 from services.runtime import Runtime, Settings
-from services.tokens import TokenBook, new_token, register_ingest_secrets, token_sha256
+from services.tokens import new_token, token_sha256
 from services.webhooks import sign_github
+from tests.support.api import api_client, stream_items
 from tests.support.harness import running, wait_idle
 from tests.support.memory_platform import MemoryPlatform
 
@@ -75,17 +75,8 @@ async def runtime(redis_url: str, prefix: str, redis: Redis) -> AsyncIterator[Ru
 
 @pytest.fixture
 async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    register_ingest_secrets(runtime.network.agencies)
-    state = ApiState(runtime, Ingest(runtime.redis, runtime.keys), TokenBook(runtime.network.agencies))
-    state.max_body_bytes = 32 * 1024
-    transport = httpx.ASGITransport(app=create_app(state))
-    async with httpx.AsyncClient(transport=transport, base_url="http://hamafza.test") as http:
+    async with api_client(runtime, max_body_bytes=32 * 1024) as http:
         yield http
-
-
-async def stream_items(redis: Redis, runtime: Runtime) -> list[dict[str, Any]]:
-    entries: Any = await redis.xrange(runtime.keys.items)
-    return [json.loads(fields[b"data"]) for _, fields in entries]
 
 
 async def test_a_token_publishes_as_its_agency_only(

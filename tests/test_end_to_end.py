@@ -16,46 +16,18 @@ import yaml
 from redis.asyncio import Redis
 
 from sandbox import RunningSandbox
+from tests.support.sandbox_network import bot_token, x_telegram_network
 
 AGENCIES = {
     "khz-roads": ("اداره کل راه و شهرسازی خوزستان", "1001", "@khz_roads"),
     "khz-rail": ("اداره کل راه‌آهن جنوب", "1002", "@south_rail"),
     "khz-ports": ("اداره کل بنادر و دریانوردی خوزستان", "1003", "@khz_ports"),
 }
-SECRETS = {
-    name: f"{uid}:AAsecret{name.replace('-', '')}TokenXXXXXXXXXX" for name, (_, uid, _) in AGENCIES.items()
-}
+SECRETS = {name: bot_token(AGENCIES, name) for name in AGENCIES}
 
 
 def network_file(sandbox: RunningSandbox) -> dict[str, Any]:
-    return {
-        "platforms": {
-            "x": {"api_base": sandbox.api_base("x")},
-            "telegram": {"api_base": sandbox.api_base("telegram")},
-        },
-        "agencies": {
-            name: {
-                "name": title,
-                "accounts": {
-                    "x": {
-                        "consumer_key": "ck",
-                        "consumer_secret": f"cs-{name}-secret",
-                        "access_token": f"{uid}-{name}-token-secret",
-                        "access_token_secret": f"ats-{name}-secret",
-                    },
-                    "telegram": {"bot_token": SECRETS[name], "chat_id": chat},
-                },
-            }
-            for name, (title, uid, chat) in AGENCIES.items()
-        },
-        "networks": {
-            "khz-transport": {
-                "members": list(AGENCIES),
-                "amplify": {"x": "retweet", "telegram": "forward"},
-                "delay_seconds": [0, 0.5],
-            },
-        },
-    }
+    return x_telegram_network(sandbox, AGENCIES, list(AGENCIES), (0, 0.5))
 
 
 async def test_a_raw_xadd_is_posted_once_per_account_and_amplified_once_per_partner(

@@ -22,6 +22,8 @@ from services.config import parse_network
 from services.reach import Reach, ReachKeys, ReachSettings, ReachSnapshot, TrackedPost, parse_offsets
 from services.runtime import Runtime, Settings
 from tests.support.harness import running, wait_for, wait_idle, xadd_fields
+from tests.support.sandbox_network import bot_token as shared_bot_token
+from tests.support.sandbox_network import x_telegram_network
 
 # agency → (name, X user id, Telegram chat)
 AGENCIES = {
@@ -34,38 +36,11 @@ NETWORK_MEMBERS = ["khz-roads", "khz-rail", "khz-ports"]  # khz-water works alon
 
 
 def bot_token(agency: str) -> str:
-    return f"{AGENCIES[agency][1]}:AAsecret{agency.replace('-', '')}TokenXXXXXXXXXX"
+    return shared_bot_token(AGENCIES, agency)
 
 
 def network_document(sandbox: RunningSandbox) -> dict[str, Any]:
-    return {
-        "platforms": {
-            "x": {"api_base": sandbox.api_base("x")},
-            "telegram": {"api_base": sandbox.api_base("telegram")},
-        },
-        "agencies": {
-            name: {
-                "name": title,
-                "accounts": {
-                    "x": {
-                        "consumer_key": "ck",
-                        "consumer_secret": f"cs-{name}-secret",
-                        "access_token": f"{uid}-{name}-token-secret",
-                        "access_token_secret": f"ats-{name}-secret",
-                    },
-                    "telegram": {"bot_token": bot_token(name), "chat_id": chat},
-                },
-            }
-            for name, (title, uid, chat) in AGENCIES.items()
-        },
-        "networks": {
-            "khz-transport": {
-                "members": NETWORK_MEMBERS,
-                "amplify": {"x": "retweet", "telegram": "forward"},
-                "delay_seconds": [0, 0.2],
-            },
-        },
-    }
+    return x_telegram_network(sandbox, AGENCIES, NETWORK_MEMBERS, (0, 0.2))
 
 
 def make_runtime(sandbox: RunningSandbox, redis_url: str, prefix: str) -> Runtime:

@@ -15,11 +15,9 @@ import pytest
 from redis.asyncio import Redis
 from standardwebhooks.webhooks import Webhook
 
-from services.api import ApiState, Ingest, create_app
 from services.app import build_runtime
 from services.config import parse_network
 from services.runtime import Runtime, Settings
-from services.tokens import TokenBook, register_ingest_secrets
 from services.webhooks import (
     VERIFIERS,
     PayloadError,
@@ -32,6 +30,7 @@ from services.webhooks import (
     verify_github,
     verify_standard,
 )
+from tests.support.api import api_client, stream_items
 
 STANDARD_SECRET = "whsec_" + base64.b64encode(b"a-very-random-32-byte-secret-key").decode()
 GITHUB_SECRET = "gh-secret-for-khz-roads-0123"
@@ -209,17 +208,8 @@ async def runtime(redis_url: str, prefix: str, redis: Redis) -> AsyncIterator[Ru
 
 @pytest.fixture
 async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    register_ingest_secrets(runtime.network.agencies)
-    state = ApiState(runtime, Ingest(runtime.redis, runtime.keys), TokenBook(runtime.network.agencies))
-    state.max_body_bytes = 64 * 1024
-    transport = httpx.ASGITransport(app=create_app(state))
-    async with httpx.AsyncClient(transport=transport, base_url="http://hamafza.test") as http:
+    async with api_client(runtime, max_body_bytes=64 * 1024) as http:
         yield http
-
-
-async def stream_items(redis: Redis, runtime: Runtime) -> list[dict[str, Any]]:
-    entries: Any = await redis.xrange(runtime.keys.items)
-    return [json.loads(fields[b"data"]) for _, fields in entries]
 
 
 def standard_headers(body: str, msg_id: str, when: datetime | None = None) -> dict[str, str]:
