@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
+import aiohttp
 from pydantic import BaseModel
 
 from schemas import Action, Delivery, Item, PostRef
@@ -74,6 +75,29 @@ class Engagement:
     replies: int | None = None
     quotes: int | None = None
     views: int | None = None
+
+
+class LazySession:
+    """An adapter's one aiohttp session, made on first use inside the running loop (as aiohttp
+    requires), with calls bounded by the adapter's timeout and a short connect phase, so that a
+    request that never left fails fast as a connection error."""
+
+    def __init__(self, timeout_seconds: float, connect_seconds: float = 5.0, **options: Any) -> None:
+        self._timeout = aiohttp.ClientTimeout(
+            total=timeout_seconds, sock_connect=min(timeout_seconds, connect_seconds)
+        )
+        self._options = options
+        self._session: aiohttp.ClientSession | None = None
+
+    def get(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout, **self._options)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 CredentialsT = TypeVar("CredentialsT", bound=BaseModel)

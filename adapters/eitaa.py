@@ -23,6 +23,7 @@ from adapters.base import (
     AmbiguousError,
     AuthError,
     DeliveryError,
+    LazySession,
     PermanentError,
     Posted,
     RateLimitedError,
@@ -57,7 +58,7 @@ class EitaaAdapter(Adapter[EitaaCredentials]):
 
     def __init__(self, api_base: str | None = None, timeout_seconds: float = 20.0) -> None:
         super().__init__(api_base, timeout_seconds)
-        self._http: aiohttp.ClientSession | None = None
+        self._http = LazySession(self.timeout_seconds)
 
     def account_label(self, credentials: EitaaCredentials) -> str:
         return f"eitaa:{credentials.chat_id}"
@@ -72,26 +73,15 @@ class EitaaAdapter(Adapter[EitaaCredentials]):
         return Posted(post_id=message_id, url=url, chat=credentials.chat_id)
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        await self._http.close()
 
     # --- plumbing --------------------------------------------------------------------------------
-
-    def _session(self) -> aiohttp.ClientSession:
-        if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(
-                    total=self.timeout_seconds, sock_connect=min(self.timeout_seconds, 5.0)
-                )
-            )
-        return self._http
 
     async def _call(self, credentials: EitaaCredentials, method: str, data: dict[str, str]) -> Any:
         url = f"{self.api_base}/api/{credentials.token}/{method}"
         failure: DeliveryError
         try:
-            async with self._session().post(url, data=data) as response:
+            async with self._http.get().post(url, data=data) as response:
                 try:
                     body = await response.json(content_type=None)
                 except ValueError:

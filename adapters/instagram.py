@@ -45,6 +45,7 @@ from adapters.base import (
     ContentError,
     DeliveryError,
     Engagement,
+    LazySession,
     PermanentError,
     Posted,
     RateLimitedError,
@@ -156,7 +157,7 @@ class InstagramAdapter(Adapter[InstagramCredentials]):
 
     def __init__(self, api_base: str | None = None, timeout_seconds: float = 20.0) -> None:
         super().__init__(api_base, timeout_seconds)
-        self._http: aiohttp.ClientSession | None = None
+        self._http = LazySession(self.timeout_seconds)
         self.containers: dict[str, str] = {}  # delivery id → container id, recorded before publishing
         self._shortcodes: dict[str, str] = {}
         self._loader: Instaloader | None = None
@@ -228,9 +229,7 @@ class InstagramAdapter(Adapter[InstagramCredentials]):
         return followers
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        await self._http.close()
         if self._loader is not None:
             self._loader.close()  # type: ignore[no-untyped-call]
             self._loader = None
@@ -320,15 +319,6 @@ class InstagramAdapter(Adapter[InstagramCredentials]):
 
     # --- plumbing --------------------------------------------------------------------------------
 
-    def _session(self) -> aiohttp.ClientSession:
-        if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(
-                    total=self.timeout_seconds, sock_connect=min(self.timeout_seconds, 5.0)
-                )
-            )
-        return self._http
-
     async def _graph(
         self,
         credentials: InstagramCredentials,
@@ -342,7 +332,7 @@ class InstagramAdapter(Adapter[InstagramCredentials]):
         headers = {"Authorization": f"Bearer {credentials.access_token}"}
         failure: DeliveryError
         try:
-            async with self._session().request(method, url, params=params, headers=headers) as response:
+            async with self._http.get().request(method, url, params=params, headers=headers) as response:
                 try:
                     body = await response.json(content_type=None)
                 except ValueError:

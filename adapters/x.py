@@ -46,6 +46,7 @@ from adapters.base import (
     CannotReconcile,
     DeliveryError,
     Engagement,
+    LazySession,
     PermanentError,
     Posted,
     RateLimitedError,
@@ -119,7 +120,12 @@ class XAdapter(Adapter[XCredentials]):
 
     def __init__(self, api_base: str | None = None, timeout_seconds: float = 20.0) -> None:
         super().__init__(api_base, timeout_seconds)
-        self._http: aiohttp.ClientSession | None = None
+        # A bounded connect phase raises ConnectionTimeoutError: a request that never left.
+        self._http = LazySession(
+            self.timeout_seconds,
+            connect_seconds=10.0,
+            middlewares=() if self.api_base == X_HOST else (self._redirect_to_api_base(),),
+        )
         self._clients: dict[XCredentials, AsyncClient] = {}
 
     def measure(self, text: str) -> int:
@@ -213,9 +219,7 @@ class XAdapter(Adapter[XCredentials]):
 
     async def aclose(self) -> None:
         self._clients.clear()
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        await self._http.close()
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -269,21 +273,8 @@ class XAdapter(Adapter[XCredentials]):
                 wait_on_rate_limit=False,
             )
             self._clients[credentials] = client
-        client.session = self._session()
+        client.session = self._http.get()
         return client
-
-    def _session(self) -> aiohttp.ClientSession:
-        # Created on first use, inside the running loop, as aiohttp requires.
-        if self._http is None or self._http.closed:
-            middlewares = () if self.api_base == X_HOST else (self._redirect_to_api_base(),)
-            self._http = aiohttp.ClientSession(
-                middlewares=middlewares,
-                # A bounded connect phase raises ConnectionTimeoutError: a request that never left.
-                timeout=aiohttp.ClientTimeout(
-                    total=self.timeout_seconds, sock_connect=min(self.timeout_seconds, 10.0)
-                ),
-            )
-        return self._http
 
     def _redirect_to_api_base(self) -> aiohttp.ClientMiddlewareType:
         api_base = self.api_base
