@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from schemas import DeadLetter, DeadReason
 from services.keys import Keys
 from services.runtime import decode_entry
+from services.status import dead_letters
 
 # KEYS: ledger hash, dead stream, target stream.  ARGV: dead-letter id, delivery JSON, force (0/1),
 # the letter's reason.  Returns what happened, as a word.
@@ -54,11 +55,7 @@ class DeadLetters:
     async def select(
         self, count: int | None = None, reason: DeadReason | None = None
     ) -> list[tuple[str, DeadLetter]]:
-        entries: Any = await self.redis.xrange(self.keys.dead, count=count)
-        letters = [
-            (entry_id.decode(), DeadLetter.model_validate(decode_entry(fields)))
-            for entry_id, fields in entries
-        ]
+        letters = await dead_letters(self.redis, self.keys, count)
         return [(i, letter) for i, letter in letters if reason is None or letter.reason is reason]
 
     async def get(self, letter_id: str) -> DeadLetter | None:

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from services.keys import Keys
 from services.logs import get_logger
-from services.runtime import epoch_ms, now
+from services.runtime import entry_id_order, epoch_ms, now
 
 log = get_logger("hamafza.janitor")
 
@@ -35,13 +35,8 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _parse(entry_id: str) -> tuple[int, int]:
-    milliseconds, _, sequence = entry_id.partition("-")
-    return int(milliseconds), int(sequence or 0)
-
-
 def _after(entry_id: str) -> str:
-    milliseconds, sequence = _parse(entry_id)
+    milliseconds, sequence = entry_id_order(entry_id)
     return f"{milliseconds}-{sequence + 1}"
 
 
@@ -75,8 +70,8 @@ async def safe_trim_point(redis: Redis, stream: str) -> str | None:
         group = _text(info["name"])
         summary: Any = await redis.xpending(stream, group)
         needed = _text(summary["min"]) if summary["pending"] else _after(_text(info["last-delivered-id"]))
-        if oldest is None or _parse(needed) < oldest:
-            oldest = _parse(needed)
+        if oldest is None or entry_id_order(needed) < oldest:
+            oldest = entry_id_order(needed)
     assert oldest is not None  # at least one group was seen
     return f"{oldest[0]}-{oldest[1]}"
 
@@ -87,7 +82,7 @@ async def trim(redis: Redis, stream: str, retention_ms: int) -> int:
     if needed is None:
         return 0
     cutoff = (epoch_ms(now()) - retention_ms, 0)
-    point = min(_parse(needed), cutoff)
+    point = min(entry_id_order(needed), cutoff)
     return int(await redis.xtrim(stream, minid=f"{point[0]}-{point[1]}", approximate=False))
 
 

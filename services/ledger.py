@@ -116,10 +116,6 @@ class Ledger:
         [(verdict, number)] = await self.plain.run(fill)
         return Claim(verdict.decode() if isinstance(verdict, bytes) else str(verdict), int(number))
 
-    async def state(self, delivery_id: str) -> dict[str, str]:
-        raw: Any = await self.redis.hgetall(self.keys.ledger(delivery_id))
-        return {k.decode(): v.decode() for k, v in raw.items()}
-
     # --- outcomes: each one MULTI with the acknowledgement of the entry that carried the work ---------
 
     def _ack(self, pipe: Any, ack: tuple[str, str, str] | None) -> None:

@@ -124,6 +124,12 @@ def decode_entry(fields: dict[bytes, bytes]) -> dict[str, Any]:
     return value
 
 
+def entry_id_order(entry_id: str) -> tuple[int, int]:
+    """A stream entry id (`<ms>-<seq>`) as something that sorts like Redis sorts ids."""
+    milliseconds, _, sequence = entry_id.partition("-")
+    return int(milliseconds), int(sequence or 0)
+
+
 def payload_of(fields: dict[bytes, bytes], limit: int = 256 * 1024) -> str | None:
     """The `data` field as text, if it is text and not absurdly large: what a replay re-sends."""
     raw = fields.get(b"data")

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from schemas import DeadLetter
 from services.keys import Keys
-from services.runtime import decode_entry
+from services.runtime import decode_entry, entry_id_order
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ async def outstanding_work(redis: Redis, keys: Keys, streams: list[tuple[str, st
             pending += int(info["pending"])
             delivered = info["last-delivered-id"]
             delivered = delivered.decode() if isinstance(delivered, bytes) else delivered
-            if last and _id_tuple(last[0][0].decode()) > _id_tuple(delivered):
+            if last and entry_id_order(last[0][0].decode()) > entry_id_order(delivered):
                 unread += 1
     scheduled = int(await redis.zcard(keys.schedule))
     return {
@@ -85,8 +85,3 @@ async def outstanding_work(redis: Redis, keys: Keys, streams: list[tuple[str, st
         "scheduled": scheduled,
         "idle": unread == 0 and pending == 0 and scheduled == 0,
     }
-
-
-def _id_tuple(entry_id: str) -> tuple[int, int]:
-    milliseconds, _, sequence = entry_id.partition("-")
-    return int(milliseconds), int(sequence or 0)
