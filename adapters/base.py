@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -114,6 +115,9 @@ class Adapter(ABC, Generic[CredentialsT]):
     title: ClassVar[str]  # shown to people, in Persian
     credentials_model: ClassVar[type[BaseModel]]
     default_api_base: ClassVar[str]
+    # Generic amplification verbs this platform supports, each with the platform's own label
+    # (granary's TYPE_LABELS): `{Action.REPOST: "retweet"}`. `amplify_actions` is derived from it.
+    amplify_labels: ClassVar[Mapping[Action, str]] = {}
     amplify_actions: ClassVar[frozenset[Action]] = frozenset()
     text_limit: ClassVar[int]
     media_limit: ClassVar[int] = 0
@@ -131,6 +135,24 @@ class Adapter(ABC, Generic[CredentialsT]):
     # Reach: whether `metrics` reads post metrics, and how many post ids one call may carry.
     supports_metrics: ClassVar[bool] = False
     metrics_batch_size: ClassVar[int] = 1
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.amplify_actions = frozenset(cls.amplify_labels)
+
+    @classmethod
+    def action_for(cls, word: str) -> Action | None:
+        """The generic verb a network file's word means here: a verb (`repost`) or this platform's
+        label for one (`retweet`); None if the platform supports neither."""
+        for action, label in cls.amplify_labels.items():
+            if word in (action.value, label):
+                return action
+        return None
+
+    @classmethod
+    def label_of(cls, action: Action) -> str:
+        """The platform's own word for a generic verb, for people (reports, logs)."""
+        return cls.amplify_labels.get(action, action.value)
 
     def __init__(self, api_base: str | None = None, timeout_seconds: float = 20.0) -> None:
         self.api_base = (api_base or self.default_api_base).rstrip("/")

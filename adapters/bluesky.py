@@ -13,7 +13,7 @@ link and hashtags are made clickable with rich-text facets (UTF-8 byte ranges).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
@@ -85,7 +85,7 @@ class BlueskyAdapter(Adapter[BlueskyCredentials]):
     title: ClassVar[str] = "بلواسکای"
     credentials_model: ClassVar[type[BaseModel]] = BlueskyCredentials
     default_api_base: ClassVar[str] = "https://bsky.social"
-    amplify_actions: ClassVar[frozenset[Action]] = frozenset({Action.REPOST})
+    amplify_labels: ClassVar[Mapping[Action, str]] = {Action.REPOST: "repost"}
     text_limit: ClassVar[int] = 300
     media_limit: ClassVar[int] = 0  # image blobs are not uploaded yet; the link still makes a card
     secret_fields: ClassVar[frozenset[str]] = frozenset({"app_password"})

@@ -25,6 +25,7 @@ import asyncio
 import contextvars
 import json
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -144,7 +145,7 @@ class InstagramAdapter(Adapter[InstagramCredentials]):
     title: ClassVar[str] = "اینستاگرام"
     credentials_model: ClassVar[type[BaseModel]] = InstagramCredentials
     default_api_base: ClassVar[str] = GRAPH_HOST
-    amplify_actions: ClassVar[frozenset[Action]] = frozenset()  # Instagram has no repost API
+    amplify_labels: ClassVar[Mapping[Action, str]] = {}  # Instagram has no repost API
     text_limit: ClassVar[int] = 2200
     media_limit: ClassVar[int] = 10  # one carousel
     media_limit_is_hard: ClassVar[bool] = True

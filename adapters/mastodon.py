@@ -17,7 +17,7 @@ import asyncio
 import html
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
@@ -82,7 +82,7 @@ class MastodonAdapter(Adapter[MastodonCredentials]):
     title: ClassVar[str] = "ماستودون"
     credentials_model: ClassVar[type[BaseModel]] = MastodonCredentials
     default_api_base: ClassVar[str] = "https://mastodon.social"
-    amplify_actions: ClassVar[frozenset[Action]] = frozenset({Action.BOOST})
+    amplify_labels: ClassVar[Mapping[Action, str]] = {Action.REPOST: "boost"}
     text_limit: ClassVar[int] = 500
     media_limit: ClassVar[int] = 0  # media upload is not wired yet: links still unfurl into cards
     secret_fields: ClassVar[frozenset[str]] = frozenset({"access_token"})
@@ -117,14 +117,14 @@ class MastodonAdapter(Adapter[MastodonCredentials]):
         return _posted(status)
 
     async def amplify(self, credentials: MastodonCredentials, delivery: Delivery, source: PostRef) -> Posted:
-        if delivery.action is not Action.BOOST:
+        if delivery.action is not Action.REPOST:
             return await super().amplify(credentials, delivery, source)
         status = await self._call(credentials, lambda api: api.status_reblog(source.post_id))
         return _posted(status)
 
     async def reconcile(self, credentials: MastodonCredentials, delivery: Delivery) -> Posted | None:
         """A boost is idempotent, so it is never reconciled; a status is found by its text."""
-        if delivery.action is Action.BOOST:
+        if delivery.action is Action.REPOST:
             return None
         me = await self._call(credentials, lambda api: api.me(), write=False)
         statuses = await self._call(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import warnings
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, ClassVar
 
@@ -114,7 +115,7 @@ class TelegramAdapter(Adapter[BotCredentials]):
     title = "تلگرام"
     credentials_model = BotCredentials
     default_api_base = "https://api.telegram.org"
-    amplify_actions = frozenset({Action.FORWARD})
+    amplify_labels: ClassVar[Mapping[Action, str]] = {Action.FORWARD: "forward"}
     text_limit = 4096
     # Telegram's guidance: about 20 messages a minute into one group or channel.
     rate_limit: ClassVar[str | None] = "20/minute"

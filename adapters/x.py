@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import html
 import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -106,7 +106,7 @@ class XAdapter(Adapter[XCredentials]):
     title: ClassVar[str] = "ایکس (توییتر)"
     credentials_model: ClassVar[type[BaseModel]] = XCredentials
     default_api_base: ClassVar[str] = X_HOST
-    amplify_actions: ClassVar[frozenset[Action]] = frozenset({Action.RETWEET, Action.QUOTE})
+    amplify_labels: ClassVar[Mapping[Action, str]] = {Action.REPOST: "retweet", Action.QUOTE: "quote"}
     text_limit: ClassVar[int] = 280
     # POST /2/tweets: 100 requests per 15 minutes per user (developer.x.com, 2025).
     rate_limit: ClassVar[str | None] = "100/15 minutes"
@@ -149,7 +149,7 @@ class XAdapter(Adapter[XCredentials]):
                 return await self._tweet(credentials, delivery.text, quote_tweet_id=source.post_id)
             except _DuplicateContent:
                 return await self._already_posted(credentials, delivery)
-        if delivery.action == Action.RETWEET:
+        if delivery.action == Action.REPOST:
             # X gives a retweet no id of its own in v2; one retweet per source per account makes this unique.
             # "Already retweeted" means an earlier attempt of ours went through: the same success.
             with suppress(_AlreadyRetweeted):
@@ -165,7 +165,7 @@ class XAdapter(Adapter[XCredentials]):
         the newest 100 tweets are searched; an account that tweeted more since would need a person.
         A retweet is never reconciled: resending it is harmless, as X refuses a second one.
         """
-        if delivery.action == Action.RETWEET:
+        if delivery.action == Action.REPOST:
             return None
         wanted = comparable(delivery.text)
         response = await self._call(

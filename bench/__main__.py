@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 
 from bench import pipeline, profiling, sandboxed
 from bench.common import ROOT, Child, cleanup
-from services.embedded_redis import redis_url
+from services.ops.embedded_redis import redis_url
 
 RESULTS = ROOT / "bench" / "results"
 PHASES = ("reference", "pipeline", "sandbox", "memory")

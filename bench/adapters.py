@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -64,7 +64,7 @@ class ZeroLatency(Adapter[BenchCredentials]):
     title: ClassVar[str] = "حافظه"
     credentials_model = BenchCredentials
     default_api_base = "memory://"
-    amplify_actions = frozenset({Action.FORWARD})
+    amplify_labels: ClassVar[Mapping[Action, str]] = {Action.FORWARD: "forward"}
     text_limit: ClassVar[int] = 4096
     secret_fields = frozenset({"token"})
     _ids: ClassVar[itertools.count[int]] = itertools.count(1)

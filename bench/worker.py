@@ -27,8 +27,8 @@ from bench.common import percentile
 from services.app import SERVICES, build_runtime, build_workers
 from services.config import Network, parse_network
 from services.logs import configure
+from services.ops.status import outstanding_work
 from services.runtime import Settings, run_async
-from services.status import outstanding_work
 
 try:
     from schemas.network import PlatformSettings

@@ -15,14 +15,16 @@ from schemas.items import Media
 
 
 class Action(StrEnum):
-    """What a delivery does on a platform: an own post, or an amplification of a partner's post."""
+    """What a delivery does on a platform, as a generic verb: an own post, or an amplification of a
+    partner's post. Each platform maps the verbs it supports to its own label (a repost is a
+    "retweet" on one platform and a "boost" on another); the network file may use either."""
 
     PUBLISH = "publish"
-    RETWEET = "retweet"
-    QUOTE = "quote"
-    FORWARD = "forward"
-    BOOST = "boost"  # Mastodon
-    REPOST = "repost"  # Bluesky
+    REPOST = "repost"  # the platform's native re-share, attributed to the original
+    FORWARD = "forward"  # a messenger's forward, with "forwarded from"
+    QUOTE = "quote"  # a re-share with the partner's own words on top
+    COPY = "copy"  # the partner posts the item itself, in its own wording, linking to the original
+    INTENT = "intent"  # a person is sent a link to re-share by hand (no automated call)
 
 
 class DeliveryState(StrEnum):

@@ -20,17 +20,18 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from adapters import Adapter, load_adapters
-from services import amplify, deliver, fanout, janitor
-from services.budget import AccountBudget
 from services.config import Network, load_network
-from services.consumer import InFlight, consume, ensure_group
-from services.ledger import Ledger
 from services.logs import get_logger, redactor
+from services.ops import janitor
+from services.pipeline import amplify, deliver, fanout
+from services.pipeline.budget import AccountBudget
+from services.pipeline.consumer import InFlight, consume, ensure_group
+from services.pipeline.ledger import Ledger
+from services.pipeline.scheduler import Scheduler
 from services.runtime import Runtime, Settings
-from services.scheduler import Scheduler
 
 if TYPE_CHECKING:
-    from services.api import ApiService
+    from services.ingress.api import ApiService
 
 log = get_logger("hamafza.app")
 
@@ -209,7 +210,7 @@ def build_workers(
     if "amplify" in chosen:
         wire(keys.results, amplify.GROUP, amplify.Amplify(runtime, ledger).handle)
     if "reach" in chosen:
-        from services import reach
+        from services.reach import collect as reach
 
         reacher = reach.Reach(runtime)
         wire(keys.results, reach.GROUP, reacher.handle_results)
@@ -222,7 +223,7 @@ def build_workers(
 
 def _api_service(runtime: Runtime, host: str | None, port: int | None) -> ApiService | None:
     """HTTP ingress on HAMAFZA_API_HOST:HAMAFZA_API_PORT (127.0.0.1:8080), if any agency has `ingest`."""
-    from services.api import ApiService, serves_anyone
+    from services.ingress.api import ApiService, serves_anyone
 
     if not serves_anyone(runtime.network):
         log.info("api.disabled", reason="no agency has an `ingest` section in the network file")
@@ -231,6 +232,6 @@ def _api_service(runtime: Runtime, host: str | None, port: int | None) -> ApiSer
 
 
 def _reach_scheduler(runtime: Runtime, ledger: Ledger) -> Scheduler:
-    from services.reach import ReachScheduler
+    from services.reach.collect import ReachScheduler
 
     return ReachScheduler(runtime, ledger)

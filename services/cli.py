@@ -19,9 +19,9 @@ from rich.table import Table
 from adapters import load_adapters
 from schemas import DeadLetter, DeadReason, Delivery, Item, NetworkFile, Result
 from services.config import ConfigError, load_network
-from services.embedded_redis import DEFAULT_URL
 from services.keys import Keys
 from services.logs import configure
+from services.ops.embedded_redis import DEFAULT_URL
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Hamafza: post once, amplify each other everywhere."
@@ -143,7 +143,7 @@ def status(
     as_json: bool = False,
 ) -> None:
     """Every delivery of one item: state, post id, URL, reason."""
-    from services.status import item_deliveries
+    from services.ops.status import item_deliveries
 
     async def read() -> list[Any]:
         redis = Redis.from_url(redis_url)
@@ -166,7 +166,7 @@ def status(
 
 
 def _dead_letters(redis_url: str, prefix: str) -> tuple[Redis, Any]:
-    from services.dlq import DeadLetters
+    from services.ops.dlq import DeadLetters
 
     redis = Redis.from_url(redis_url)
     return redis, DeadLetters(redis, Keys(prefix))
@@ -338,7 +338,7 @@ def accounts_resume(
     agency: str, platform: str, redis_url: RedisOption = DEFAULT_URL, prefix: PrefixOption = "hamafza"
 ) -> None:
     """Lift an account's pause (after renewing its credentials) and release its held deliveries."""
-    from services.ledger import Ledger
+    from services.pipeline.ledger import Ledger
 
     async def resume() -> int:
         redis = Redis.from_url(redis_url)
@@ -358,7 +358,7 @@ def streams(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Each stream's length, and per consumer group: pending, unread (lag), consumers."""
-    from services import janitor
+    from services.ops import janitor
 
     async def read() -> list[janitor.GroupStats]:
         redis = Redis.from_url(redis_url)
@@ -442,7 +442,7 @@ def demo(
     verbose: Annotated[bool, typer.Option(help="Show every log line.")] = False,
 ) -> None:
     """The whole job locally: Redis (embedded if none answers), the sandbox, the services, sample items."""
-    from services.demo import run_demo
+    from services.demo.run import run_demo
 
     os.environ.setdefault("HAMAFZA_LOG_FORMAT", "console")
     raise typer.Exit(asyncio.run(run_demo(redis_url, verbose=verbose, console=console)))
@@ -463,7 +463,7 @@ def reach_poll(
 ) -> None:
     """Take a reach snapshot now (metrics batched per platform and account), as the service would."""
     from services.app import build_runtime
-    from services.reach import Reach
+    from services.reach.collect import Reach
     from services.runtime import Settings
 
     configure()
@@ -504,7 +504,7 @@ def report(
     prefix: PrefixOption = "hamafza",
 ) -> None:
     """The synergy report: who published, who amplified whom, and what reach it got."""
-    from services import report as reporting
+    from services.reach import report as reporting
 
     if (
         output_format not in reporting.FORMATS
@@ -556,7 +556,7 @@ def report(
     elif output_format == "csv":
         text = reporting.to_csv(document, csv_table)
     else:
-        from services.report_html import render_html
+        from services.reach.report_html import render_html
 
         text = render_html(document, lang, calendar)
     if output is None:
@@ -573,7 +573,7 @@ app.add_typer(token_app, name="token")
 @token_app.command("new")
 def token_new(agency: Annotated[str, typer.Argument(help="The agency the token publishes as.")]) -> None:
     """Print a new API token (shown once) and the hash line for the agency's `ingest` section."""
-    from services.tokens import new_token, token_sha256
+    from services.ingress.tokens import new_token, token_sha256
 
     token = new_token()
     console.print(f"token for {agency} (give it to the agency; it is not stored anywhere):", highlight=False)
@@ -589,7 +589,7 @@ def docs(
 ) -> None:
     """The OpenAPI document of the HTTP ingress and the AsyncAPI document of the streams."""
     from adapters import load_adapters as adapters
-    from services.api import asyncapi_document, openapi_document
+    from services.ingress.api import asyncapi_document, openapi_document
 
     documents = {
         "openapi": openapi_document(),

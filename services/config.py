@@ -153,8 +153,11 @@ def parse_network(
             if adapter_class is None:
                 problems.append(f"{path}: no adapter for this platform")
                 continue
-            supported = sorted(a.value for a in adapter_class.amplify_actions)
-            if action not in supported:
+            if adapter_class.action_for(action) is None:
+                supported = sorted(
+                    {a.value for a in adapter_class.amplify_labels}
+                    | set(adapter_class.amplify_labels.values())
+                )
                 problems.append(
                     f"{path}: {action!r} is not an amplification {platform} supports ({supported})"
                 )

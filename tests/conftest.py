@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from sandbox import RunningSandbox, serve
-from services.embedded_redis import redis_url as find_redis
+from services.ops.embedded_redis import redis_url as find_redis
 
 os.environ.setdefault("HAMAFZA_LOG_FORMAT", "json")
 

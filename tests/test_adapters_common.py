@@ -20,7 +20,7 @@ from tests.support.faults import assert_no_secret
 
 ADAPTERS = load_adapters()
 DEMO = parse_network(
-    yaml.safe_load(resources.files("services").joinpath("demo_network.yaml").read_text(encoding="utf-8")),
+    yaml.safe_load(resources.files("services.demo").joinpath("network.yaml").read_text(encoding="utf-8")),
     ADAPTERS,
     environ={**os.environ, "SANDBOX_URL": "http://127.0.0.1:9"},
 )

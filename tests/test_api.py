@@ -19,10 +19,10 @@ from typer.testing import CliRunner
 from services.app import SERVICES, build_runtime, build_workers
 from services.cli import app as cli
 from services.config import parse_network
+from services.ingress.tokens import new_token, token_sha256
+from services.ingress.webhooks import sign_github
 from services.logs import configure
 from services.runtime import Runtime, Settings
-from services.tokens import new_token, token_sha256
-from services.webhooks import sign_github
 from tests.support.api import api_client, stream_items
 from tests.support.harness import running, wait_idle
 from tests.support.memory_platform import MemoryPlatform

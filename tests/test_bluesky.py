@@ -102,7 +102,7 @@ async def test_repost_amplifies_once_and_metrics_count_it(
     assert followers is not None and followers >= 300
 
 
-@pytest.mark.parametrize("action", [Action.RETWEET, Action.BOOST, Action.FORWARD])
+@pytest.mark.parametrize("action", [Action.FORWARD, Action.QUOTE])
 async def test_other_amplifications_are_refused(adapter: BlueskyAdapter, action: Action) -> None:
     with pytest.raises(PermanentError):
         await adapter.amplify(

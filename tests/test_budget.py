@@ -11,9 +11,9 @@ from redis.asyncio import Redis
 from schemas import DeadReason
 from services.app import build_runtime
 from services.config import ConfigError, parse_network
-from services.ledger import Ledger
+from services.ops.status import dead_letters, item_deliveries
+from services.pipeline.ledger import Ledger
 from services.runtime import Runtime, Settings
-from services.status import dead_letters, item_deliveries
 from tests.support.harness import running, wait_for, wait_idle, xadd_fields
 from tests.support.memory_platform import ERRORS, MemoryPlatform
 from tests.test_pipeline import network_document

@@ -15,9 +15,9 @@ from schemas import DeadReason
 from services.app import build_runtime
 from services.cli import app
 from services.config import parse_network
-from services.dlq import DeadLetters
+from services.ops.dlq import DeadLetters
+from services.ops.status import item_deliveries
 from services.runtime import Runtime, Settings
-from services.status import item_deliveries
 from tests.support.harness import running, wait_idle, xadd_fields
 from tests.support.memory_platform import ERRORS, MemoryPlatform
 from tests.test_pipeline import network_document

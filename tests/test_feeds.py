@@ -19,8 +19,8 @@ from redis.asyncio import Redis
 
 from schemas import AgencyConfig, Item
 from schemas.network import FeedSettings
-from services.api import Ingest
-from services.feeds import FeedService, FeedWatcher
+from services.ingress.api import Ingest
+from services.ingress.feeds import FeedService, FeedWatcher
 from services.keys import Keys
 
 

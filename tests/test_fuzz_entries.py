@@ -32,15 +32,15 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
-import services.amplify
-import services.deliver
-import services.fanout
+import services.pipeline.amplify
+import services.pipeline.deliver
+import services.pipeline.fanout
 from adapters import ContentError
 from schemas import Action, Delivery, Item
 from services.app import Workers, build_runtime, build_workers
 from services.config import parse_network
+from services.ops.status import item_deliveries
 from services.runtime import BadEntry, Runtime, Settings, decode_entry, preview
-from services.status import item_deliveries
 from tests.support.harness import wait_idle
 from tests.support.memory_platform import MemoryPlatform
 from tests.test_pipeline import AGENCIES, network_document
@@ -297,7 +297,7 @@ def test_no_stream_entry_crashes_a_worker_and_each_is_posted_or_dead_lettered(
 ) -> None:
     seen: list[str] = []
     outcomes: Counter[str] = Counter()
-    for module in (services.fanout, services.deliver, services.amplify):
+    for module in (services.pipeline.fanout, services.pipeline.deliver, services.pipeline.amplify):
         monkeypatch.setattr(module, "log", Recorder(module.log, seen))
     loop = Loop()
     workers, redis = loop.run(start(redis_url, prefix))

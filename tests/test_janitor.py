@@ -6,7 +6,7 @@ import asyncio
 
 from redis.asyncio import Redis
 
-from services import janitor
+from services.ops import janitor
 
 
 async def test_trim_keeps_pending_and_unread_entries(redis: Redis, prefix: str) -> None:

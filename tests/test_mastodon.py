@@ -73,8 +73,8 @@ async def test_boost_amplifies_and_is_idempotent(sandbox: RunningSandbox, adapte
     original = await adapter.publish(creds(), delivery())
     source = PostRef(platform="mastodon", agency="irna", post_id=original.post_id)
 
-    boosted = await adapter.amplify(creds(PARTNER_TOKEN), delivery(action=Action.BOOST), source)
-    again = await adapter.amplify(creds(PARTNER_TOKEN), delivery(action=Action.BOOST), source)
+    boosted = await adapter.amplify(creds(PARTNER_TOKEN), delivery(action=Action.REPOST), source)
+    again = await adapter.amplify(creds(PARTNER_TOKEN), delivery(action=Action.REPOST), source)
 
     posts = sandbox.sandbox.posts_on("mastodon")
     assert [post.action for post in posts] == ["publish", "boost"]
@@ -85,7 +85,7 @@ async def test_boost_amplifies_and_is_idempotent(sandbox: RunningSandbox, adapte
     assert metrics[original.post_id].reposts == 1
 
 
-@pytest.mark.parametrize("action", [Action.RETWEET, Action.FORWARD, Action.REPOST])
+@pytest.mark.parametrize("action", [Action.FORWARD, Action.QUOTE, Action.COPY])
 async def test_other_amplifications_are_refused(adapter: MastodonAdapter, action: Action) -> None:
     assert action not in adapter.amplify_actions
     with pytest.raises(PermanentError):
@@ -97,7 +97,7 @@ async def test_other_amplifications_are_refused(adapter: MastodonAdapter, action
 async def test_boost_of_a_missing_status_is_permanent(adapter: MastodonAdapter) -> None:
     source = PostRef(platform="mastodon", agency="irna", post_id="999")
     with pytest.raises(PermanentError, match="Record not found"):
-        await adapter.amplify(creds(), delivery(action=Action.BOOST), source)
+        await adapter.amplify(creds(), delivery(action=Action.REPOST), source)
 
 
 async def test_audience_reads_followers(adapter: MastodonAdapter) -> None:

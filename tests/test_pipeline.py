@@ -15,8 +15,8 @@ from redis.asyncio import Redis
 from schemas import DeadReason
 from services.app import build_runtime
 from services.config import parse_network
+from services.ops.status import dead_letters, item_deliveries
 from services.runtime import Runtime, Settings
-from services.status import dead_letters, item_deliveries
 from tests.support.harness import running, wait_idle, xadd_fields
 from tests.support.memory_platform import ERRORS, MemoryPlatform
 

@@ -12,8 +12,8 @@ from redis.asyncio import Redis
 from schemas import Action, DeadReason, Delivery
 from services.app import build_runtime
 from services.config import parse_network
+from services.ops.status import dead_letters, item_deliveries
 from services.runtime import Runtime, Settings, encode
-from services.status import dead_letters, item_deliveries
 from tests.support.harness import running, wait_idle, xadd_fields
 from tests.support.memory_platform import MemoryPlatform
 from tests.test_pipeline import network_document

@@ -24,9 +24,9 @@ from rich.console import Console
 
 from sandbox import RunningSandbox
 from services.keys import Keys
-from services.reach import Reach
-from services.report import Filters, build_report, parse_day, platform_titles, print_table, to_csv
-from services.report_html import render_html
+from services.reach.collect import Reach
+from services.reach.report import Filters, build_report, parse_day, platform_titles, print_table, to_csv
+from services.reach.report_html import render_html
 from tests.support.harness import running, wait_idle
 from tests.test_reach import (
     AGENCIES,

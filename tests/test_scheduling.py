@@ -12,8 +12,8 @@ from redis.asyncio import Redis
 
 from services.app import build_runtime
 from services.config import parse_network
+from services.ops.status import item_deliveries
 from services.runtime import Runtime, Settings
-from services.status import item_deliveries
 from tests.support.harness import running, wait_for, wait_idle, xadd_fields
 from tests.support.memory_platform import MemoryPlatform
 from tests.test_pipeline import network_document

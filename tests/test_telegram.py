@@ -201,7 +201,7 @@ async def test_forward_of_an_unknown_message_is_permanent(
 async def test_other_amplify_actions_are_refused(adapter: TelegramAdapter, platform: str) -> None:
     source = PostRef(platform=platform, agency="mrud", post_id="1", chat=PARTNER)
     with pytest.raises(PermanentError):
-        await adapter.amplify(credentials(), delivery(platform, action=Action.RETWEET), source)
+        await adapter.amplify(credentials(), delivery(platform, action=Action.REPOST), source)
 
 
 # --- errors --------------------------------------------------------------------------------------

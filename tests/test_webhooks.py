@@ -17,8 +17,7 @@ from standardwebhooks.webhooks import Webhook
 
 from services.app import build_runtime
 from services.config import parse_network
-from services.runtime import Runtime, Settings
-from services.webhooks import (
+from services.ingress.webhooks import (
     VERIFIERS,
     PayloadError,
     SignatureError,
@@ -30,6 +29,7 @@ from services.webhooks import (
     verify_github,
     verify_standard,
 )
+from services.runtime import Runtime, Settings
 from tests.support.api import api_client, stream_items
 
 STANDARD_SECRET = "whsec_" + base64.b64encode(b"a-very-random-32-byte-secret-key").decode()

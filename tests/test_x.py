@@ -162,7 +162,7 @@ async def test_retweet_and_quote_point_at_the_source(
     original = await x.publish(agency, delivery("خبر اصلی"))
     source = PostRef(platform="x", agency="roads", post_id=original.post_id, url=original.url)
 
-    retweeted = await x.amplify(partner, delivery("", Action.RETWEET), source)
+    retweeted = await x.amplify(partner, delivery("", Action.REPOST), source)
     quoted = await x.amplify(partner, delivery("بخوانید", Action.QUOTE), source)
 
     assert retweeted == Posted(post_id=f"rt-{original.post_id}", url=original.url)
@@ -179,8 +179,8 @@ async def test_retweeting_again_is_the_same_success_and_no_second_retweet(
     original = await x.publish(agency, delivery("خبر"))
     source = PostRef(platform="x", agency="roads", post_id=original.post_id)
 
-    first = await x.amplify(partner, delivery("", Action.RETWEET), source)
-    second = await x.amplify(partner, delivery("", Action.RETWEET), source)
+    first = await x.amplify(partner, delivery("", Action.REPOST), source)
+    second = await x.amplify(partner, delivery("", Action.REPOST), source)
 
     assert first == second
     assert [post.action for post in sandbox.sandbox.posts_on("x")] == ["publish", "retweet"]
@@ -234,7 +234,7 @@ async def test_duplicate_refused_but_out_of_reach_is_for_a_person_to_check(
         pytest.param(Fault(kind="drop"), AmbiguousError, "after the request was sent", id="drop"),
     ],
 )
-@pytest.mark.parametrize("action", [Action.PUBLISH, Action.QUOTE, Action.RETWEET])
+@pytest.mark.parametrize("action", [Action.PUBLISH, Action.QUOTE, Action.REPOST])
 async def test_each_platform_failure_maps_to_its_typed_error(
     x: XAdapter,
     agency: XCredentials,
@@ -265,7 +265,7 @@ async def test_each_platform_failure_maps_to_its_typed_error(
     landed = [
         post
         for post in sandbox.sandbox.posts_on("x")
-        if post.action == action.value and post.post_id != source.post_id
+        if post.action == x.label_of(action) and post.post_id != source.post_id
     ]
     assert len(landed) == (1 if fault.kind == "drop" else 0)
 
@@ -298,7 +298,7 @@ async def test_a_retweet_is_never_reconciled_as_resending_is_safe(
     source = PostRef(
         platform="x", agency="roads", post_id=(await x.publish(agency, delivery("منبع"))).post_id
     )
-    retweet = delivery("", Action.RETWEET)
+    retweet = delivery("", Action.REPOST)
     sandbox.sandbox.add_fault("x", Fault(kind="drop", path="/retweets"))
 
     with pytest.raises(AmbiguousError):
@@ -332,7 +332,7 @@ async def test_refusals_of_the_fake_itself(
         if case.startswith("text over"):
             await x.publish(agency, delivery("ا" * 281))
         elif case.startswith("retweet"):
-            await x.amplify(agency, delivery("", Action.RETWEET), missing)
+            await x.amplify(agency, delivery("", Action.REPOST), missing)
         elif case.startswith("quote"):
             await x.amplify(agency, delivery("نقل", Action.QUOTE), missing)
         else:
@@ -367,7 +367,7 @@ async def test_metrics_count_the_sandbox_retweets(
 ) -> None:
     original = await x.publish(agency, delivery("خبر پربازدید"))
     await x.amplify(
-        partner, delivery("", Action.RETWEET), PostRef(platform="x", agency="roads", post_id=original.post_id)
+        partner, delivery("", Action.REPOST), PostRef(platform="x", agency="roads", post_id=original.post_id)
     )
 
     # Metrics are not an adapter call yet; tweepy's own client checks the fake's shape.

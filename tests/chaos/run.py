@@ -52,13 +52,15 @@ from sandbox.server import Fault, SandboxPost
 from sandbox.telegram import TelegramFake
 from sandbox.x import XFake
 from schemas.network import PlatformSettings
-from services.embedded_redis import EmbeddedRedis, start_embedded
 from services.keys import Keys
-from services.status import DeliveryStatus, dead_letters, item_deliveries, outstanding_work
+from services.ops.embedded_redis import EmbeddedRedis, start_embedded
+from services.ops.status import DeliveryStatus, dead_letters, item_deliveries, outstanding_work
 
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORMS = ("telegram", "x")
-AMPLIFY = {"x": "retweet", "telegram": "forward"}
+AMPLIFY = {"x": "retweet", "telegram": "forward"}  # platform labels, as the network file gives them
+# The same amplifications as generic verbs, as delivery ids carry them.
+VERB = {"x": "repost", "telegram": "forward"}
 NETWORKS = {
     "chaos-north": ("north-roads", "north-rail", "north-ports"),
     "chaos-south": ("south-health", "south-water", "south-power"),
@@ -217,7 +219,7 @@ def network_document(sandbox: RunningSandbox, config: ChaosConfig) -> dict[str, 
 
 
 def lease_ms(config: ChaosConfig) -> int:
-    # services.deliver.Deliver.lease_ms, for the timeout the network file gives every adapter.
+    # services.pipeline.deliver.Deliver.lease_ms, for the timeout the network file gives every adapter.
     return int((config.platform_timeout_seconds * 2 + 30) * 1000)
 
 
@@ -456,7 +458,7 @@ def delivery_of_record(
         item = publishes.get(("telegram", post.source_chat or "", post.source_post_id or ""))
     else:
         return None
-    return f"{item}/{agency}/{post.platform}/{post.action}" if item else None
+    return f"{item}/{agency}/{post.platform}/{VERB[post.platform]}" if item else None
 
 
 async def audit(state: State, redis: aioredis.Redis) -> dict[str, Any]:
@@ -500,7 +502,7 @@ async def audit(state: State, redis: aioredis.Redis) -> dict[str, Any]:
             expected.add(own)
             own_status = ledger.get(own)
             if own_status is not None and own_status.state == "posted":
-                expected.update(f"{item_id}/{p}/{platform}/{AMPLIFY[platform]}" for p in partners[agency])
+                expected.update(f"{item_id}/{p}/{platform}/{VERB[platform]}" for p in partners[agency])
 
     states = Counter(ledger[d].state if d in ledger else "missing" for d in expected)
     lost_ids = [d for d in sorted(expected) if d not in ledger or ledger[d].state not in {"posted", "dead"}]
@@ -513,7 +515,7 @@ async def audit(state: State, redis: aioredis.Redis) -> dict[str, Any]:
         if status.state != "posted" or delivery_id not in records:
             continue
         seen = {post.post_id for post in records[delivery_id]}
-        if status.action == "retweet":
+        if status.action == "repost":
             seen = {f"rt-{post.source_post_id}" for post in records[delivery_id]}
         if status.post_id not in seen:
             mismatched.append(delivery_id)

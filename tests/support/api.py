@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 
-from services.api import ApiState, Ingest, create_app
+from services.ingress.api import ApiState, Ingest, create_app
+from services.ingress.tokens import TokenBook, register_ingest_secrets
 from services.runtime import Runtime
-from services.tokens import TokenBook, register_ingest_secrets
 
 
 @asynccontextmanager

@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from services.app import SERVICES, Workers, build_workers
+from services.ops.status import outstanding_work
 from services.runtime import Runtime
-from services.status import outstanding_work
 
 
 @asynccontextmanager

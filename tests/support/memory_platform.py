@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -32,7 +33,7 @@ class MemoryPlatform(Adapter[MemoryCredentials]):
     title: ClassVar[str] = "حافظه"
     credentials_model = MemoryCredentials
     default_api_base = "memory://"
-    amplify_actions = frozenset({Action.FORWARD})
+    amplify_labels: ClassVar[Mapping[Action, str]] = {Action.FORWARD: "forward"}
     text_limit: ClassVar[int] = 200
     secret_fields = frozenset({"token"})
 

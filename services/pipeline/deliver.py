@@ -26,12 +26,12 @@ from adapters import (
     RetryableError,
 )
 from schemas import Action, DeadLetter, DeadReason, Delivery, PostRef
-from services.budget import AccountBudget
 from services.config import Account
-from services.consumer import Entry, InFlight
-from services.fanout import describe_validation
-from services.ledger import Ledger, backoff_seconds
 from services.logs import get_logger
+from services.pipeline.budget import AccountBudget
+from services.pipeline.consumer import Entry, InFlight
+from services.pipeline.fanout import describe_validation
+from services.pipeline.ledger import Ledger, backoff_seconds
 from services.runtime import BadEntry, Runtime, decode_entry, now, preview
 
 GROUP = "deliver"

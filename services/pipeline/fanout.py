@@ -9,9 +9,9 @@ from redis.typing import EncodableT, FieldT
 
 from adapters import ContentError
 from schemas import Action, DeadLetter, DeadReason, Delivery, Item
-from services.consumer import Entry, each_entry
-from services.ledger import Ledger
 from services.logs import get_logger
+from services.pipeline.consumer import Entry, each_entry
+from services.pipeline.ledger import Ledger
 from services.runtime import BadEntry, Runtime, decode_entry, encode, epoch_ms, now, payload_of, preview
 
 GROUP = "fanout"

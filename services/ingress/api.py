@@ -37,13 +37,13 @@ from starlette.responses import Response
 
 from schemas import DeadLetter, Delivery, Item, Result
 from services.config import Network
-from services.feeds import FeedService
+from services.ingress.feeds import FeedService
+from services.ingress.tokens import TokenBook, register_ingest_secrets
+from services.ingress.webhooks import VERIFIERS, PayloadError, SignatureError, describe, short_digest, to_item
 from services.keys import Keys
 from services.logs import get_logger
+from services.ops.status import item_deliveries
 from services.runtime import Runtime, encode, epoch_ms, now
-from services.status import item_deliveries
-from services.tokens import TokenBook, register_ingest_secrets
-from services.webhooks import VERIFIERS, PayloadError, SignatureError, describe, short_digest, to_item
 
 log = get_logger("hamafza.api")
 

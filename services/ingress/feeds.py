@@ -27,9 +27,9 @@ from redis.asyncio import Redis
 
 from schemas import AgencyConfig, Item
 from schemas.network import FeedSettings
+from services.ingress.webhooks import PayloadError, post_item, short_digest, strip_html
 from services.keys import Keys
 from services.logs import get_logger
-from services.webhooks import PayloadError, post_item, short_digest, strip_html
 
 log = get_logger("hamafza.feeds")
 

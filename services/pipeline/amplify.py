@@ -14,9 +14,9 @@ from pydantic import ValidationError
 from redis.asyncio.client import Pipeline
 
 from schemas import Action, Delivery, DeliveryState, Result
-from services.consumer import Entry, each_entry
-from services.ledger import Ledger, amplification_delay
 from services.logs import get_logger
+from services.pipeline.consumer import Entry, each_entry
+from services.pipeline.ledger import Ledger, amplification_delay
 from services.runtime import BadEntry, Runtime, decode_entry, epoch_ms
 
 GROUP = "amplify"
@@ -43,14 +43,14 @@ class Amplify:
             action_name = members.amplify.get(source.platform)
             if action_name is None:
                 continue
-            action = Action(action_name)
             adapter = self.runtime.adapters.get(source.platform)
+            action = adapter.action_for(action_name) if adapter is not None else None
             for partner in members.members:
                 if partner == source.agency or network.account(partner, source.platform) is None:
                     continue
-                if adapter is None or action not in adapter.amplify_actions:
+                if action is None:
                     log.info(
-                        "amplify.unsupported", partner=partner, network=network_name, requested=action.value
+                        "amplify.unsupported", partner=partner, network=network_name, requested=action_name
                     )
                     continue
                 delivery_id = Delivery.make_id(source.item_id, partner, source.platform, action)

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from schemas import Action, DeliveryState, Result
 from services.keys import Keys
-from services.reach import ReachKeys, ReachSnapshot, audiences, latest_snapshots
+from services.reach.collect import ReachKeys, ReachSnapshot, audiences, latest_snapshots
 from services.runtime import decode_entry
 
 SCHEMA = "hamafza.report/1"

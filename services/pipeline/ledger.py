@@ -24,8 +24,8 @@ from redis.asyncio.client import Pipeline
 from redis.typing import EncodableT, FieldT
 
 from schemas import DeadLetter, DeadReason, Delivery, DeliveryState, PostRef, Result
-from services.coalesce import Coalescer
 from services.keys import Keys
+from services.pipeline.coalesce import Coalescer
 from services.runtime import encode, epoch_ms, now
 
 # KEYS: ledger hash, pause key.  ARGV: now ms, lease ms, item id, agency, platform, action.

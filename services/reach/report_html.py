@@ -16,7 +16,7 @@ from typing import Any
 import pygal
 from pygal.style import Style
 
-from services.report import LABELS, METRICS, day_text, excerpt, moment_text, number, percent
+from services.reach.report import LABELS, METRICS, day_text, excerpt, moment_text, number, percent
 
 FONTS = "Vazirmatn, Vazir, Sahel, Tahoma, 'DejaVu Sans', 'Noto Sans Arabic', sans-serif"
 SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL)

@@ -16,8 +16,8 @@ from redis.asyncio import Redis
 
 from schemas import DeadLetter, DeadReason
 from services.keys import Keys
+from services.ops.status import dead_letters
 from services.runtime import decode_entry
-from services.status import dead_letters
 
 # KEYS: ledger hash, dead stream, target stream.  ARGV: dead-letter id, delivery JSON, force (0/1),
 # the letter's reason.  Returns what happened, as a word.

@@ -33,12 +33,12 @@ from pydantic import AwareDatetime, BaseModel, ValidationError
 from adapters import DeliveryError, Engagement, RateLimitedError, RetryableError
 from adapters.base import AmbiguousError
 from schemas import Action, DeliveryState, Result
-from services.consumer import Entry
 from services.keys import Keys
-from services.ledger import Ledger
 from services.logs import get_logger
+from services.pipeline.consumer import Entry
+from services.pipeline.ledger import Ledger
+from services.pipeline.scheduler import Scheduler
 from services.runtime import BadEntry, Runtime, decode_entry, encode, epoch_ms, now
-from services.scheduler import Scheduler
 
 GROUP = "reach"
 POLL = "poll"

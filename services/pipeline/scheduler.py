@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from services import janitor
-from services.ledger import Ledger
 from services.logs import get_logger
+from services.ops import janitor
+from services.pipeline.ledger import Ledger
 from services.runtime import Runtime
 
 log = get_logger("hamafza.scheduler")

@@ -11,9 +11,9 @@ from rich.console import Console
 
 from services.app import build_runtime
 from services.config import Network
-from services.reach import Reach
-from services.report import METRICS, build_report, platform_titles, print_table
-from services.report_html import render_html
+from services.reach.collect import Reach
+from services.reach.report import METRICS, build_report, platform_titles, print_table
+from services.reach.report_html import render_html
 from services.runtime import Settings
 
 REPORT_FILE = Path(".hamafza") / "demo-report.html"

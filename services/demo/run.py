@@ -24,18 +24,25 @@ from adapters import load_adapters
 from sandbox import serve
 from services.app import build_runtime, build_workers
 from services.config import parse_network
-from services.embedded_redis import redis_url as find_redis
 from services.logs import configure
+from services.ops.embedded_redis import redis_url as find_redis
+from services.ops.status import DeliveryStatus, dead_letters, item_deliveries, outstanding_work
 from services.runtime import Settings
-from services.status import DeliveryStatus, dead_letters, item_deliveries, outstanding_work
 
 PREFIX = "hamafza-demo"
-ACTION_LABELS = {"publish": "انتشار", "retweet": "بازنشر", "quote": "نقل‌قول", "forward": "هدایت"}
+ACTION_LABELS = {
+    "publish": "انتشار",
+    "repost": "بازنشر",
+    "quote": "نقل‌قول",
+    "forward": "هدایت",
+    "copy": "رونوشت با ذکر منبع",
+    "intent": "درخواست بازنشر",
+}
 STATE_LABELS = {"posted": "[green]منتشر شد[/green]", "dead": "[red]نامه مرده[/red]"}
 
 
 def _sample(name: str) -> str:
-    return resources.files("services").joinpath(name).read_text(encoding="utf-8")
+    return resources.files("services.demo").joinpath(name).read_text(encoding="utf-8")
 
 
 async def _clear(redis: Redis, prefix: str) -> None:
@@ -59,12 +66,12 @@ async def run_demo(preferred_redis: str | None, *, verbose: bool, console: Conso
 
 
 async def _run(url: str, sandbox_url: str, sandbox_posts: list[Any], console: Console) -> int:
-    document = yaml.safe_load(_sample("demo_network.yaml"))
+    document = yaml.safe_load(_sample("network.yaml"))
     network = parse_network(document, load_adapters(), environ={**os.environ, "SANDBOX_URL": sandbox_url})
     settings = Settings(prefix=PREFIX, scheduler_interval_seconds=0.1, backoff_base_seconds=0.5)
     runtime = build_runtime(network, url, settings)
     await _clear(runtime.redis, PREFIX)
-    items: list[dict[str, Any]] = json.loads(_sample("demo_items.json"))
+    items: list[dict[str, Any]] = json.loads(_sample("items.json"))
     workers = build_workers(runtime)
     await workers.start()
     started = time.monotonic()
@@ -103,7 +110,7 @@ async def _run(url: str, sandbox_url: str, sandbox_posts: list[Any], console: Co
         return 1
     console.print(f"[green]The sandbox confirms all {len(sandbox_posts)} posts, none twice.[/green]")
     # The synergy report (reach polled now), with its totals checked against the fakes.
-    from services.demo_report import reach_report
+    from services.demo.report import reach_report
 
     reported = await reach_report(network, url, settings, sandbox_url, sandbox_posts, console)
     return 0 if settled and reported else 1

@@ -1,0 +1,1 @@
+"""`make demo`: the whole job on embedded defaults and sandbox platforms, with sample items."""

@@ -1,0 +1,1 @@
+"""Operating Hamafza: dead letters, item status, stream hygiene and the embedded Redis."""
