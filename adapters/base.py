@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 import aiohttp
 from pydantic import BaseModel
@@ -78,6 +78,39 @@ class Engagement:
     views: int | None = None
 
 
+MediaKind = Literal["image", "video"]
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFile:
+    """One picture or video of an item, fetched once by Hamafza and handed to every adapter.
+
+    Platforms are sent these bytes (uploaded), not the URL: an agency's CMS is often on an intranet
+    the platforms cannot reach. `content_type` is what the bytes are (checked when fetched), not what
+    the server claimed. Adapters that make the platform fetch the URL itself (`uploads_media = False`)
+    use `url`.
+    """
+
+    url: str
+    content_type: str
+    data: bytes = field(repr=False)
+    alt: str | None = None
+
+    @property
+    def kind(self) -> MediaKind:
+        return "video" if self.content_type.startswith("video/") else "image"
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def filename(self) -> str:
+        """A name platforms accept in multipart uploads: `media.<extension>` from the content type."""
+        extension = self.content_type.partition("/")[2].split(";")[0].strip() or "bin"
+        return f"media.{'jpg' if extension == 'jpeg' else extension}"
+
+
 class LazySession:
     """An adapter's one aiohttp session, made on first use inside the running loop (as aiohttp
     requires), with calls bounded by the adapter's timeout and a short connect phase, so that a
@@ -115,6 +148,9 @@ class Adapter(ABC, Generic[CredentialsT]):
     title: ClassVar[str]  # shown to people, in Persian
     credentials_model: ClassVar[type[BaseModel]]
     default_api_base: ClassVar[str]
+    # Where the platform's public web pages live (public channel pages and previews), for adapters
+    # that read reach or reconcile from them; None where there are none.
+    default_web_base: ClassVar[str | None] = None
     # Generic amplification verbs this platform supports, each with the platform's own label
     # (granary's TYPE_LABELS): `{Action.REPOST: "retweet"}`. `amplify_actions` is derived from it.
     amplify_labels: ClassVar[Mapping[Action, str]] = {}
@@ -125,6 +161,12 @@ class Adapter(ABC, Generic[CredentialsT]):
     # whether a post needs at least one picture or video (Instagram).
     media_limit_is_hard: ClassVar[bool] = False
     requires_media: ClassVar[bool] = False
+    # Media: the kinds this platform takes, the largest file of each kind in bytes (a bigger one is a
+    # `media_rejected` dead letter naming the limit), and whether the adapter uploads the bytes Hamafza
+    # fetched (else the platform fetches `MediaFile.url` itself, as Instagram does).
+    media_kinds: ClassVar[frozenset[MediaKind]] = frozenset({"image"})
+    media_max_bytes: ClassVar[Mapping[MediaKind, int]] = {"image": 5 * 1024 * 1024}
+    uploads_media: ClassVar[bool] = True
     # At most this many hashtags in a post (Instagram: 5); None for no limit.
     hashtag_limit: ClassVar[int | None] = None
     # Secret-bearing credential fields, for log redaction; everything else may be logged.
@@ -154,8 +196,11 @@ class Adapter(ABC, Generic[CredentialsT]):
         """The platform's own word for a generic verb, for people (reports, logs)."""
         return cls.amplify_labels.get(action, action.value)
 
-    def __init__(self, api_base: str | None = None, timeout_seconds: float = 20.0) -> None:
+    def __init__(
+        self, api_base: str | None = None, timeout_seconds: float = 20.0, web_base: str | None = None
+    ) -> None:
         self.api_base = (api_base or self.default_api_base).rstrip("/")
+        self.web_base = (web_base or self.default_web_base or "").rstrip("/") or None
         self.timeout_seconds = timeout_seconds
 
     # --- rendering -------------------------------------------------------------------------------
@@ -217,11 +262,16 @@ class Adapter(ABC, Generic[CredentialsT]):
         """A non-secret name of the account for logs (a handle, a chat id, a user id)."""
 
     @abstractmethod
-    async def publish(self, credentials: CredentialsT, delivery: Delivery) -> Posted:
-        """Post `delivery.text` (with link and media) as the account."""
+    async def publish(
+        self, credentials: CredentialsT, delivery: Delivery, media: Sequence[MediaFile] = ()
+    ) -> Posted:
+        """Post `delivery.text` (with link and `media`, the bytes of `delivery.media`) as the account."""
 
-    async def amplify(self, credentials: CredentialsT, delivery: Delivery, source: PostRef) -> Posted:
-        """Amplify a partner's post with `delivery.action` (one of `amplify_actions`)."""
+    async def amplify(
+        self, credentials: CredentialsT, delivery: Delivery, source: PostRef, media: Sequence[MediaFile] = ()
+    ) -> Posted:
+        """Amplify a partner's post with `delivery.action` (one of `amplify_actions`); a `copy` posts
+        `delivery.text` with `media` as the account's own post."""
         raise PermanentError(f"{self.platform} cannot {delivery.action}")
 
     async def reconcile(self, credentials: CredentialsT, delivery: Delivery) -> Posted | None:

@@ -13,7 +13,7 @@ link and hashtags are made clickable with rich-text facets (UTF-8 byte ranges).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
@@ -41,6 +41,7 @@ from adapters.base import (
     AuthError,
     DeliveryError,
     Engagement,
+    MediaFile,
     PermanentError,
     Posted,
     RateLimitedError,
@@ -92,8 +93,10 @@ class BlueskyAdapter(Adapter[BlueskyCredentials]):
     supports_metrics: ClassVar[bool] = True
     metrics_batch_size: ClassVar[int] = 25
 
-    def __init__(self, api_base: str | None = None, timeout_seconds: float = 20.0) -> None:
-        super().__init__(api_base, timeout_seconds)
+    def __init__(
+        self, api_base: str | None = None, timeout_seconds: float = 20.0, web_base: str | None = None
+    ) -> None:
+        super().__init__(api_base, timeout_seconds, web_base)
         self._clients: dict[BlueskyCredentials, tuple[AsyncClient, str]] = {}
 
     def measure(self, text: str) -> int:
@@ -104,7 +107,9 @@ class BlueskyAdapter(Adapter[BlueskyCredentials]):
 
     # --- deliveries ------------------------------------------------------------------------------
 
-    async def publish(self, credentials: BlueskyCredentials, delivery: Delivery) -> Posted:
+    async def publish(
+        self, credentials: BlueskyCredentials, delivery: Delivery, media: Sequence[MediaFile] = ()
+    ) -> Posted:
         record = models.AppBskyFeedPost.Record(
             text=delivery.text,
             created_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
@@ -113,7 +118,13 @@ class BlueskyAdapter(Adapter[BlueskyCredentials]):
         )
         return await self._create(credentials, POST, record_key(delivery.id), record, delivery.text)
 
-    async def amplify(self, credentials: BlueskyCredentials, delivery: Delivery, source: PostRef) -> Posted:
+    async def amplify(
+        self,
+        credentials: BlueskyCredentials,
+        delivery: Delivery,
+        source: PostRef,
+        media: Sequence[MediaFile] = (),
+    ) -> Posted:
         if delivery.action is not Action.REPOST:
             return await super().amplify(credentials, delivery, source)
         did, collection, rkey = _parts(source.post_id)

@@ -11,6 +11,7 @@ clients expect, falling back on the HTTP status.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar
 
@@ -24,6 +25,7 @@ from adapters.base import (
     AuthError,
     DeliveryError,
     LazySession,
+    MediaFile,
     PermanentError,
     Posted,
     RateLimitedError,
@@ -56,14 +58,18 @@ class EitaaAdapter(Adapter[EitaaCredentials]):
     media_limit: ClassVar[int] = 0
     secret_fields: ClassVar[frozenset[str]] = frozenset({"token"})
 
-    def __init__(self, api_base: str | None = None, timeout_seconds: float = 20.0) -> None:
-        super().__init__(api_base, timeout_seconds)
+    def __init__(
+        self, api_base: str | None = None, timeout_seconds: float = 20.0, web_base: str | None = None
+    ) -> None:
+        super().__init__(api_base, timeout_seconds, web_base)
         self._http = LazySession(self.timeout_seconds)
 
     def account_label(self, credentials: EitaaCredentials) -> str:
         return f"eitaa:{credentials.chat_id}"
 
-    async def publish(self, credentials: EitaaCredentials, delivery: Delivery) -> Posted:
+    async def publish(
+        self, credentials: EitaaCredentials, delivery: Delivery, media: Sequence[MediaFile] = ()
+    ) -> Posted:
         chat = credentials.chat_id.lstrip("@")
         result = await self._call(credentials, "sendMessage", {"chat_id": chat, "text": delivery.text})
         message_id = str(result.get("message_id", "")) if isinstance(result, dict) else ""

@@ -25,7 +25,7 @@ import asyncio
 import contextvars
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -47,6 +47,7 @@ from adapters.base import (
     DeliveryError,
     Engagement,
     LazySession,
+    MediaFile,
     PermanentError,
     Posted,
     RateLimitedError,
@@ -156,8 +157,10 @@ class InstagramAdapter(Adapter[InstagramCredentials]):
     poll_interval_seconds: ClassVar[float] = 2.0
     max_polls: ClassVar[int] = 60
 
-    def __init__(self, api_base: str | None = None, timeout_seconds: float = 20.0) -> None:
-        super().__init__(api_base, timeout_seconds)
+    def __init__(
+        self, api_base: str | None = None, timeout_seconds: float = 20.0, web_base: str | None = None
+    ) -> None:
+        super().__init__(api_base, timeout_seconds, web_base)
         self._http = LazySession(self.timeout_seconds)
         self.containers: dict[str, str] = {}  # delivery id → container id, recorded before publishing
         self._shortcodes: dict[str, str] = {}
@@ -177,7 +180,9 @@ class InstagramAdapter(Adapter[InstagramCredentials]):
 
     # --- deliveries ------------------------------------------------------------------------------
 
-    async def publish(self, credentials: InstagramCredentials, delivery: Delivery) -> Posted:
+    async def publish(
+        self, credentials: InstagramCredentials, delivery: Delivery, media: Sequence[MediaFile] = ()
+    ) -> Posted:
         if not delivery.media:
             raise PermanentError("an Instagram post needs a picture or video; this delivery has none")
         container = self.containers.get(delivery.id)

@@ -17,7 +17,7 @@ import asyncio
 import html
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
@@ -43,6 +43,7 @@ from adapters.base import (
     AuthError,
     DeliveryError,
     Engagement,
+    MediaFile,
     PermanentError,
     Posted,
     RateLimitedError,
@@ -88,8 +89,10 @@ class MastodonAdapter(Adapter[MastodonCredentials]):
     secret_fields: ClassVar[frozenset[str]] = frozenset({"access_token"})
     supports_metrics: ClassVar[bool] = True
 
-    def __init__(self, api_base: str | None = None, timeout_seconds: float = 20.0) -> None:
-        super().__init__(api_base, timeout_seconds)
+    def __init__(
+        self, api_base: str | None = None, timeout_seconds: float = 20.0, web_base: str | None = None
+    ) -> None:
+        super().__init__(api_base, timeout_seconds, web_base)
         self._clients: dict[tuple[str, str], Mastodon] = {}
         # Character limits read from the servers' /api/v2/instance, by server URL.
         self.instance_limits: dict[str, int] = {}
@@ -108,7 +111,9 @@ class MastodonAdapter(Adapter[MastodonCredentials]):
 
     # --- deliveries ------------------------------------------------------------------------------
 
-    async def publish(self, credentials: MastodonCredentials, delivery: Delivery) -> Posted:
+    async def publish(
+        self, credentials: MastodonCredentials, delivery: Delivery, media: Sequence[MediaFile] = ()
+    ) -> Posted:
         await self._learn_limit(credentials)
         status = await self._call(
             credentials,
@@ -116,7 +121,13 @@ class MastodonAdapter(Adapter[MastodonCredentials]):
         )
         return _posted(status)
 
-    async def amplify(self, credentials: MastodonCredentials, delivery: Delivery, source: PostRef) -> Posted:
+    async def amplify(
+        self,
+        credentials: MastodonCredentials,
+        delivery: Delivery,
+        source: PostRef,
+        media: Sequence[MediaFile] = (),
+    ) -> Posted:
         if delivery.action is not Action.REPOST:
             return await super().amplify(credentials, delivery, source)
         status = await self._call(credentials, lambda api: api.status_reblog(source.post_id))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, ClassVar
 
@@ -42,6 +42,7 @@ from adapters.base import (
     AmbiguousError,
     AuthError,
     DeliveryError,
+    MediaFile,
     PermanentError,
     Posted,
     RateLimitedError,
@@ -126,8 +127,10 @@ class TelegramAdapter(Adapter[BotCredentials]):
     # A bot cannot read its channel's view counts; only the member count (potential reach).
     supports_metrics = False
 
-    def __init__(self, api_base: str | None = None, timeout_seconds: float = 20.0) -> None:
-        super().__init__(api_base, timeout_seconds)
+    def __init__(
+        self, api_base: str | None = None, timeout_seconds: float = 20.0, web_base: str | None = None
+    ) -> None:
+        super().__init__(api_base, timeout_seconds, web_base)
         self._bots: dict[str, tuple[telegram.Bot, HTTPXRequest]] = {}
 
     # --- rendering -------------------------------------------------------------------------------
@@ -143,7 +146,9 @@ class TelegramAdapter(Adapter[BotCredentials]):
     def account_label(self, credentials: BotCredentials) -> str:
         return f"{self.platform}:{credentials.chat_id}"
 
-    async def publish(self, credentials: BotCredentials, delivery: Delivery) -> Posted:
+    async def publish(
+        self, credentials: BotCredentials, delivery: Delivery, media: Sequence[MediaFile] = ()
+    ) -> Posted:
         bot = self._bot(credentials.bot_token)
         try:
             if delivery.media:
@@ -160,7 +165,13 @@ class TelegramAdapter(Adapter[BotCredentials]):
             raise self._translate(error, credentials.bot_token, account_chat=True) from None
         return self._posted(credentials, message)
 
-    async def amplify(self, credentials: BotCredentials, delivery: Delivery, source: PostRef) -> Posted:
+    async def amplify(
+        self,
+        credentials: BotCredentials,
+        delivery: Delivery,
+        source: PostRef,
+        media: Sequence[MediaFile] = (),
+    ) -> Posted:
         if delivery.action is not Action.FORWARD:
             return await super().amplify(credentials, delivery, source)
         if source.chat is None or not source.post_id.isdigit():

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import html
 import unicodedata
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -47,6 +47,7 @@ from adapters.base import (
     DeliveryError,
     Engagement,
     LazySession,
+    MediaFile,
     PermanentError,
     Posted,
     RateLimitedError,
@@ -118,8 +119,10 @@ class XAdapter(Adapter[XCredentials]):
     supports_metrics: ClassVar[bool] = True
     metrics_batch_size: ClassVar[int] = 100
 
-    def __init__(self, api_base: str | None = None, timeout_seconds: float = 20.0) -> None:
-        super().__init__(api_base, timeout_seconds)
+    def __init__(
+        self, api_base: str | None = None, timeout_seconds: float = 20.0, web_base: str | None = None
+    ) -> None:
+        super().__init__(api_base, timeout_seconds, web_base)
         # A bounded connect phase raises ConnectionTimeoutError: a request that never left.
         self._http = LazySession(
             self.timeout_seconds,
@@ -137,13 +140,17 @@ class XAdapter(Adapter[XCredentials]):
 
     # --- deliveries ------------------------------------------------------------------------------
 
-    async def publish(self, credentials: XCredentials, delivery: Delivery) -> Posted:
+    async def publish(
+        self, credentials: XCredentials, delivery: Delivery, media: Sequence[MediaFile] = ()
+    ) -> Posted:
         try:
             return await self._tweet(credentials, delivery.text)
         except _DuplicateContent:
             return await self._already_posted(credentials, delivery)
 
-    async def amplify(self, credentials: XCredentials, delivery: Delivery, source: PostRef) -> Posted:
+    async def amplify(
+        self, credentials: XCredentials, delivery: Delivery, source: PostRef, media: Sequence[MediaFile] = ()
+    ) -> Posted:
         if delivery.action == Action.QUOTE:
             try:
                 return await self._tweet(credentials, delivery.text, quote_tweet_id=source.post_id)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from adapters import Adapter, Posted
+from adapters import Adapter, MediaFile, Posted
 from adapters.telegram import BotCredentials, TelegramAdapter
 from schemas import Action, Delivery, PostRef
 
@@ -72,7 +72,9 @@ class ZeroLatency(Adapter[BenchCredentials]):
     def account_label(self, credentials: BenchCredentials) -> str:
         return f"{self.platform}:{credentials.handle}"
 
-    async def publish(self, credentials: BenchCredentials, delivery: Delivery) -> Posted:
+    async def publish(
+        self, credentials: BenchCredentials, delivery: Delivery, media: Sequence[MediaFile] = ()
+    ) -> Posted:
         STATS.started(delivery)
         post_id = str(next(self._ids))
         STATS.finished()
@@ -80,7 +82,13 @@ class ZeroLatency(Adapter[BenchCredentials]):
             post_id=post_id, url=f"memory://{credentials.handle}/{post_id}", chat=credentials.handle
         )
 
-    async def amplify(self, credentials: BenchCredentials, delivery: Delivery, source: PostRef) -> Posted:
+    async def amplify(
+        self,
+        credentials: BenchCredentials,
+        delivery: Delivery,
+        source: PostRef,
+        media: Sequence[MediaFile] = (),
+    ) -> Posted:
         return await self.publish(credentials, delivery)
 
 
@@ -100,7 +108,9 @@ ZERO_LATENCY: dict[str, type[Adapter[Any]]] = {
 class CountedTelegram(TelegramAdapter):
     """The real Telegram adapter (python-telegram-bot over HTTP), counting calls in flight."""
 
-    async def publish(self, credentials: BotCredentials, delivery: Delivery) -> Posted:
+    async def publish(
+        self, credentials: BotCredentials, delivery: Delivery, media: Sequence[MediaFile] = ()
+    ) -> Posted:
         STATS.started(delivery)
         try:
             return await super().publish(credentials, delivery)

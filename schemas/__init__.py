@@ -14,7 +14,7 @@ from schemas.messages import (
     PostRef,
     Result,
 )
-from schemas.network import AgencyConfig, NetworkConfig, NetworkFile, PlatformSettings
+from schemas.network import AgencyConfig, MediaSettings, NetworkConfig, NetworkFile, PlatformSettings
 
 __all__ = [
     "Action",
@@ -25,6 +25,7 @@ __all__ = [
     "DeliveryState",
     "Item",
     "Media",
+    "MediaSettings",
     "NetworkConfig",
     "NetworkFile",
     "PlatformSettings",

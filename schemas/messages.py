@@ -46,6 +46,7 @@ class DeadReason(StrEnum):
     NO_ACCOUNT = "no_account"  # the agency has no account on a requested platform
     CONTENT_TOO_LONG = "content_too_long"  # shorten, or give `overrides.<platform>.text`
     CONTENT_REJECTED = "content_rejected"  # the platform refused it (duplicate, invalid…)
+    MEDIA_REJECTED = "media_rejected"  # a media URL could not be fetched or breaks a platform's limit
     AUTH_FAILED = "auth_failed"  # renew the account's credentials, then replay
     RETRIES_EXHAUSTED = "retries_exhausted"  # the platform kept failing; replay later
     UNCONFIRMED = "unconfirmed"  # sent, outcome unknown: check the account by hand

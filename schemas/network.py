@@ -15,6 +15,9 @@ class PlatformSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     api_base: str | None = None
+    web_base: str | None = Field(
+        default=None, description="The platform's public web pages (channel pages, previews), for reach."
+    )
     timeout_seconds: float = Field(default=20.0, gt=0)
     rate_limit: str | None = Field(
         default=None,
@@ -92,10 +95,23 @@ class NetworkConfig(BaseModel):
         return self
 
 
+class MediaSettings(BaseModel):
+    """How Hamafza fetches an item's media before uploading it to the platforms."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="host or host:port exempt from the refusal of private, loopback and link-local "
+        "addresses; an entry with a port exempts that port only.",
+    )
+
+
 class NetworkFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     platforms: dict[Slug, PlatformSettings] = Field(default_factory=dict)
+    media: MediaSettings = Field(default_factory=MediaSettings)
     agencies: dict[Slug, AgencyConfig]
     networks: dict[Slug, NetworkConfig] = Field(default_factory=dict)
 

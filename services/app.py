@@ -50,7 +50,9 @@ def build_adapters(
             built[platform] = adapter_class()
         else:
             built[platform] = adapter_class(
-                api_base=settings.api_base, timeout_seconds=settings.timeout_seconds
+                api_base=settings.api_base,
+                timeout_seconds=settings.timeout_seconds,
+                web_base=settings.web_base,
             )
     return built
 

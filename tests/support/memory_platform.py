@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -15,6 +15,7 @@ from adapters import (
     Adapter,
     AmbiguousError,
     AuthError,
+    MediaFile,
     PermanentError,
     Posted,
     RateLimitedError,
@@ -37,8 +38,10 @@ class MemoryPlatform(Adapter[MemoryCredentials]):
     text_limit: ClassVar[int] = 200
     secret_fields = frozenset({"token"})
 
-    def __init__(self, api_base: str | None = None, timeout_seconds: float = 5.0) -> None:
-        super().__init__(api_base, timeout_seconds)
+    def __init__(
+        self, api_base: str | None = None, timeout_seconds: float = 5.0, web_base: str | None = None
+    ) -> None:
+        super().__init__(api_base, timeout_seconds, web_base)
         self.posts: list[tuple[str, Delivery]] = []
         self.failures: list[Exception] = []  # raised, in order, by the next calls
         self._ids = itertools.count(1)
@@ -61,7 +64,9 @@ class MemoryPlatform(Adapter[MemoryCredentials]):
             post_id=post_id, url=f"memory://{credentials.handle}/{post_id}", chat=credentials.handle
         )
 
-    async def publish(self, credentials: MemoryCredentials, delivery: Delivery) -> Posted:
+    async def publish(
+        self, credentials: MemoryCredentials, delivery: Delivery, media: Sequence[MediaFile] = ()
+    ) -> Posted:
         return await self._send(credentials, delivery)
 
     async def reconcile(self, credentials: MemoryCredentials, delivery: Delivery) -> Posted | None:
@@ -72,7 +77,13 @@ class MemoryPlatform(Adapter[MemoryCredentials]):
                 return Posted(post_id=str(index), url=f"memory://{handle}/{index}", chat=handle)
         return None
 
-    async def amplify(self, credentials: MemoryCredentials, delivery: Delivery, source: PostRef) -> Posted:
+    async def amplify(
+        self,
+        credentials: MemoryCredentials,
+        delivery: Delivery,
+        source: PostRef,
+        media: Sequence[MediaFile] = (),
+    ) -> Posted:
         return await self._send(credentials, delivery)
 
 

@@ -1,0 +1,137 @@
+"""Reach snapshots and the synergy report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from redis.asyncio import Redis
+from rich.console import Console
+
+from adapters import load_adapters
+from services.cli import ConfigOption, PrefixOption, RedisOption, _require_config, app, console, errors
+from services.config import ConfigError, load_network
+from services.keys import Keys
+from services.logs import configure
+from services.ops.embedded_redis import DEFAULT_URL
+
+reach_app = typer.Typer(no_args_is_help=True, help="Reach snapshots: post metrics and account audiences.")
+app.add_typer(reach_app, name="reach")
+
+
+@reach_app.command("poll")
+def reach_poll(
+    every_post: Annotated[
+        bool, typer.Option("--all", help="Every post ever tracked, not only those within the offsets.")
+    ] = False,
+    config: ConfigOption = None,
+    redis_url: RedisOption = DEFAULT_URL,
+    prefix: PrefixOption = "hamafza",
+) -> None:
+    """Take a reach snapshot now (metrics batched per platform and account), as the service would."""
+    from services.app import build_runtime
+    from services.reach.collect import Reach
+    from services.runtime import Settings
+
+    configure()
+    try:
+        runtime = build_runtime(_require_config(config), redis_url, Settings.from_env(prefix=prefix))
+    except ConfigError as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+
+    async def poll() -> int:
+        try:
+            return len(await Reach(runtime).poll(every_post=every_post))
+        finally:
+            await runtime.aclose()
+            await runtime.redis.aclose()
+
+    console.print(json.dumps({"snapshots": asyncio.run(poll())}))
+
+
+@app.command()
+def report(
+    campaign: Annotated[str | None, typer.Option(help="Only this campaign.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="From this day: 1404-01-05 (Jalali) or 2025-03-25.")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Up to this day, inclusive.")] = None,
+    agency: Annotated[str | None, typer.Option(help="Only this agency and what involves it.")] = None,
+    output_format: Annotated[str, typer.Option("--format", help="table, json, csv or html.")] = "table",
+    lang: Annotated[str, typer.Option(help="fa or en.")] = "fa",
+    calendar: Annotated[str, typer.Option(help="jalali or gregorian.")] = "jalali",
+    csv_table: Annotated[
+        str, typer.Option("--csv-table", help="With --format csv: agencies, matrix, platforms or items.")
+    ] = "agencies",
+    top: Annotated[int, typer.Option(help="How many top items.")] = 10,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
+    config: ConfigOption = None,
+    redis_url: RedisOption = DEFAULT_URL,
+    prefix: PrefixOption = "hamafza",
+) -> None:
+    """The synergy report: who published, who amplified whom, and what reach it got."""
+    from services.reach import report as reporting
+
+    if (
+        output_format not in reporting.FORMATS
+        or lang not in reporting.LABELS
+        or calendar
+        not in (
+            "jalali",
+            "gregorian",
+        )
+    ):
+        errors.print("[red]--format table|json|csv|html, --lang fa|en, --calendar jalali|gregorian[/red]")
+        raise typer.Exit(2)
+    try:
+        filters = reporting.Filters(
+            campaign=campaign,
+            since=reporting.parse_day(since),
+            until=reporting.parse_day(until),
+            agency=agency,
+        )
+        names = (
+            {k: v.name for k, v in load_network(config, load_adapters()).agencies.items()} if config else {}
+        )
+    except (reporting.ReportError, ConfigError) as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+
+    async def build() -> dict[str, Any]:
+        redis = Redis.from_url(redis_url)
+        try:
+            return await reporting.build_report(
+                redis,
+                Keys(prefix),
+                filters=filters,
+                agency_names=names,
+                platform_titles=reporting.platform_titles(lang),
+                top=top,
+                calendar=calendar,
+            )
+        finally:
+            await redis.aclose()
+
+    document = asyncio.run(build())
+    if output_format == "table":
+        target = Console(file=output.open("w", encoding="utf-8"), width=160) if output else console
+        reporting.print_table(document, target, lang, calendar)
+        return
+    if output_format == "json":
+        text = reporting.to_json(document)
+    elif output_format == "csv":
+        text = reporting.to_csv(document, csv_table)
+    else:
+        from services.reach.report_html import render_html
+
+        text = render_html(document, lang, calendar)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        errors.print(f"wrote {output}")
