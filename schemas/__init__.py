@@ -14,11 +14,24 @@ from schemas.messages import (
     PostRef,
     Result,
 )
-from schemas.network import AgencyConfig, MediaSettings, NetworkConfig, NetworkFile, PlatformSettings
+from schemas.network import (
+    AgencyConfig,
+    AmplificationPolicy,
+    Approver,
+    MediaSettings,
+    NetworkConfig,
+    NetworkFile,
+    PartnerPolicy,
+    PlatformSettings,
+    PolicyMode,
+    UrgentRule,
+)
 
 __all__ = [
     "Action",
     "AgencyConfig",
+    "AmplificationPolicy",
+    "Approver",
     "DeadLetter",
     "DeadReason",
     "Delivery",
@@ -28,8 +41,11 @@ __all__ = [
     "MediaSettings",
     "NetworkConfig",
     "NetworkFile",
+    "PartnerPolicy",
     "PlatformSettings",
+    "PolicyMode",
     "PostRef",
     "Result",
     "TextOverride",
+    "UrgentRule",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -10,6 +10,9 @@ from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, St
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 ItemId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+Priority = Literal["normal", "urgent"]
 
 
 class Media(BaseModel):
@@ -50,3 +53,6 @@ class Item(BaseModel):
     overrides: dict[Slug, TextOverride] = Field(default_factory=dict)
     publish_at: AwareDatetime | None = None
     amplify: bool = True
+    priority: Priority = Field(
+        default="normal", description="`urgent` items may skip partners' approval and quiet hours."
+    )

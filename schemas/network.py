@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from enum import StrEnum
+from typing import Annotated, Any, Self
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from schemas.items import Slug
 
@@ -78,6 +79,81 @@ class AgencyConfig(BaseModel):
     ingest: IngestConfig | None = None
 
 
+class PolicyMode(StrEnum):
+    """How a partner amplifies a member's items: at once, after its approver agrees, or never."""
+
+    AUTO = "auto"
+    APPROVE = "approve"
+    OFF = "off"
+
+
+class UrgentRule(StrEnum):
+    """Whether `"priority": "urgent"` items skip approval and quiet hours (auto) or follow the policy."""
+
+    AUTO = "auto"
+    POLICY = "policy"
+
+
+class Approver(BaseModel):
+    """The chat whose button presses decide a partner's amplifications, reached with the partner's own bot."""
+
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+
+    platform: Slug
+    chat_id: str = Field(min_length=1, max_length=100)
+
+
+class PartnerPolicy(BaseModel):
+    """One partner's own rules in a network; unset fields take the network's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: PolicyMode | None = None
+    approver: Approver | None = None
+    approve_within_hours: float = Field(default=24.0, gt=0, le=24 * 14)
+    copy_template: str | None = Field(default=None, min_length=1, max_length=2000)
+    daily_cap: int | None = Field(default=None, ge=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _approval_needs_an_approver(self) -> Self:
+        if self.mode is PolicyMode.APPROVE and self.approver is None:
+            raise ValueError("mode approve needs an approver: {platform: ..., chat_id: ...}")
+        return self
+
+
+_CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class AmplificationPolicy(BaseModel):
+    """What a network's partners agreed to: who amplifies automatically, who approves, caps and hours."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: PolicyMode = PolicyMode.AUTO
+    partners: dict[Slug, PartnerPolicy] = Field(default_factory=dict)
+    daily_cap: int | None = Field(
+        default=None, ge=0, le=10_000, description="Amplifications per amplifying account per Tehran day."
+    )
+    quiet_hours: (
+        tuple[
+            Annotated[str, StringConstraints(pattern=_CLOCK)],
+            Annotated[str, StringConstraints(pattern=_CLOCK)],
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description='Tehran time, e.g. ["23:00", "07:00"]; amplifications due inside wait for its end.',
+    )
+    min_gap_seconds: float = Field(default=0.0, ge=0, le=86_400)
+    urgent: UrgentRule = UrgentRule.AUTO
+
+    def for_partner(self, partner: str) -> PartnerPolicy:
+        return self.partners.get(partner) or PartnerPolicy()
+
+    def mode_of(self, partner: str) -> PolicyMode:
+        return self.for_partner(partner).mode or self.mode
+
+
 class NetworkConfig(BaseModel):
     """Agencies that amplify each other's items, with the action used on each platform."""
 
@@ -86,6 +162,7 @@ class NetworkConfig(BaseModel):
     members: list[Slug] = Field(min_length=2)
     amplify: dict[Slug, str] = Field(default_factory=dict)
     delay_seconds: tuple[float, float] = (60.0, 900.0)
+    policy: AmplificationPolicy = Field(default_factory=AmplificationPolicy)
 
     @model_validator(mode="after")
     def _delay_is_a_range(self) -> Self:

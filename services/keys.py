@@ -47,3 +47,39 @@ class Keys:
     def item_index(self) -> str:
         """Sorted set of item ids by first-seen time, for status and reports."""
         return f"{self.prefix}:items:index"
+
+    # --- approvals (services/governance) ---------------------------------------------------------
+
+    def approval(self, approval_id: str) -> str:
+        """Hash: one partner's approval of one item (state, approver, who decided and when)."""
+        return f"{self.prefix}:approval:{approval_id}"
+
+    def approval_held(self, approval_id: str) -> str:
+        """Hash delivery id → scheduled member: the amplifications waiting for the decision."""
+        return f"{self.prefix}:approval:{approval_id}:held"
+
+    def approval_code(self, code: str) -> str:
+        """The approval id behind a button's short code."""
+        return f"{self.prefix}:approval-code:{code}"
+
+    def approvals_of(self, agency: str) -> str:
+        """Sorted set of the agency's approvals (as the amplifying partner) by request time."""
+        return f"{self.prefix}:approvals:{agency}"
+
+    @property
+    def approvals_expiring(self) -> str:
+        """Sorted set of waiting approvals by when they expire (epoch ms)."""
+        return f"{self.prefix}:approvals:expiring"
+
+    @property
+    def approvals_events(self) -> str:
+        """Stream of every approval's change of state, for the records and the report."""
+        return f"{self.prefix}:approvals"
+
+    def amplification_cap(self, platform: str, agency: str, tehran_day: str) -> str:
+        """Set of amplification delivery ids an account sent on one Tehran day (its daily cap)."""
+        return f"{self.prefix}:cap:{platform}:{agency}:{tehran_day}"
+
+    def amplification_last_due(self, item_id: str, platform: str) -> str:
+        """The latest due time (epoch ms) of a partner's amplification of one item on one platform."""
+        return f"{self.prefix}:amplified-at:{item_id}:{platform}"

@@ -1,0 +1,110 @@
+"""Where each planned amplification goes under its network's policy: the schedule, an approval, or nowhere.
+
+`place` is pure: it takes the amplifications the amplify service planned for one posted result (each
+with the moment the network's random delay makes it due) and returns what to schedule when, what to
+hold for which approver, and what the policy refuses. `Gatekeeper` carries that out in Redis.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from schemas import AmplificationPolicy, Delivery, PolicyMode
+from services.governance.approvals import Approval, ApprovalState
+from services.governance.policy import Gate, after_quiet_hours, gate, skips_quiet_hours, staggered
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One partner's amplification of one post, due after the network's delay."""
+
+    delivery: Delivery
+    network: str
+    due: datetime
+
+
+@dataclass
+class Placement:
+    scheduled: list[tuple[Delivery, datetime]] = field(default_factory=list)
+    held: list[tuple[Approval, Delivery]] = field(default_factory=list)
+    refused: list[tuple[Delivery, str]] = field(default_factory=list)
+
+
+def place(
+    planned: Iterable[Planned],
+    policies: Mapping[str, AmplificationPolicy],
+    *,
+    urgent: bool,
+    now: datetime,
+    last_due: Mapping[tuple[str, str], datetime] | None = None,
+) -> Placement:
+    """Apply each partner's gate, quiet hours and the minimum gap between partners of one item.
+
+    `policies` maps a network's name to its policy; `last_due` gives, per (item, platform), the latest
+    amplification already scheduled, so that a later batch (an approval granted later) keeps the gap.
+    """
+    placement = Placement()
+    to_schedule: dict[tuple[str, str], list[tuple[Planned, datetime]]] = defaultdict(list)
+    for plan in planned:
+        policy = policies[plan.network]
+        delivery = plan.delivery
+        match gate(policy, delivery.agency, urgent):
+            case Gate.OFF:
+                placement.refused.append((delivery, f"{delivery.agency} does not amplify in {plan.network}"))
+            case Gate.APPROVE:
+                partner = policy.for_partner(delivery.agency)
+                assert partner.approver is not None  # the schema requires one for approve
+                approval_id = Approval.make_id(delivery.item_id, delivery.agency)
+                approval = Approval(
+                    id=approval_id,
+                    item_id=delivery.item_id,
+                    partner=delivery.agency,
+                    origin_agency=delivery.origin_agency,
+                    network=plan.network,
+                    approver_platform=partner.approver.platform,
+                    approver_chat=partner.approver.chat_id,
+                    state=ApprovalState.AWAITING,
+                    requested_at=now.isoformat(),
+                    expires_at=(now + timedelta(hours=partner.approve_within_hours)).isoformat(),
+                    code=Approval.make_code(approval_id),
+                )
+                placement.held.append((approval, delivery))
+            case Gate.AUTO:
+                due = (
+                    plan.due
+                    if skips_quiet_hours(policy, urgent)
+                    else after_quiet_hours(plan.due, policy.quiet_hours)
+                )
+                to_schedule[(delivery.item_id, delivery.platform)].append((plan, due))
+    for key, group in to_schedule.items():
+        group.sort(key=lambda pair: pair[1])
+        gap = max(policies[plan.network].min_gap_seconds for plan, _ in group)
+        after = (last_due or {}).get(key)
+        for (plan, _), due in zip(group, staggered([due for _, due in group], gap, after), strict=True):
+            placement.scheduled.append((plan.delivery, due))
+    return placement
+
+
+def released(
+    deliveries: Iterable[tuple[Delivery, str]],
+    policy: AmplificationPolicy,
+    *,
+    urgent: bool,
+    now: datetime,
+    last_due: Mapping[tuple[str, str], datetime] | None = None,
+) -> list[tuple[Delivery, datetime]]:
+    """When an approved approval's held amplifications go out: now, outside quiet hours, keeping the gap."""
+    planned = [Planned(delivery, network, now) for delivery, network in deliveries]
+    # Approval is already given, so the gate is not asked again: place them as `auto`.
+    granted = policy.model_copy(update={"mode": PolicyMode.AUTO, "partners": {}})
+    placement = place(
+        planned,
+        {plan.network: granted for plan in planned},
+        urgent=urgent,
+        now=now,
+        last_due=last_due,
+    )
+    return placement.scheduled
