@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -82,6 +83,10 @@ class Delivery(BaseModel):
     campaign: str | None = None
     source: PostRef | None = Field(default=None, description="The post an amplification amplifies.")
     amplify: bool = True
+    priority: Literal["normal", "urgent"] = "normal"
+    network: str | None = Field(
+        default=None, description="The network whose agreement an amplification is made under."
+    )
     attempt: int = 0
 
     @staticmethod

@@ -81,5 +81,6 @@ class Keys:
         return f"{self.prefix}:cap:{platform}:{agency}:{tehran_day}"
 
     def amplification_last_due(self, item_id: str, platform: str) -> str:
-        """The latest due time (epoch ms) of a partner's amplification of one item on one platform."""
+        """Sorted set whose one member `due` is scored by the latest due time (epoch ms) of a partner's
+        amplification of one item on one platform (ZADD GT keeps the latest)."""
         return f"{self.prefix}:amplified-at:{item_id}:{platform}"

@@ -10,11 +10,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from schemas import AmplificationPolicy, Delivery, PolicyMode
-from services.governance.approvals import Approval, ApprovalState
+from services.governance.approvals import Approval, Approvals, ApprovalState, HoldOutcome
 from services.governance.policy import Gate, after_quiet_hours, gate, skips_quiet_hours, staggered
+from services.pipeline.ledger import Ledger
+from services.runtime import Runtime, epoch_ms
 
 
 @dataclass(frozen=True)
@@ -108,3 +111,73 @@ def released(
         last_due=last_due,
     )
     return placement.scheduled
+
+
+class Gatekeeper:
+    """Carries out `place` for the amplify service: holds what needs approval, and says what to schedule.
+
+    The holds are written before the amplify service's own transaction; they are idempotent (a
+    redelivered result holds the same delivery again), so a crash in between loses nothing.
+    """
+
+    def __init__(self, runtime: Runtime, approvals: Approvals) -> None:
+        self.runtime = runtime
+        self.approvals = approvals
+        self.requested: list[Approval] = []  # approvals created by the last `admit`, to ask about
+
+    def policies(self) -> dict[str, AmplificationPolicy]:
+        return {name: network.policy for name, network in self.runtime.network.file.networks.items()}
+
+    async def last_due(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], datetime]:
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        async with self.runtime.redis.pipeline(transaction=False) as pipe:
+            for item, platform in wanted:
+                pipe.zscore(self.runtime.keys.amplification_last_due(item, platform), "due")
+            values = await pipe.execute()
+        return {
+            key: datetime.fromtimestamp(float(value) / 1000, UTC)
+            for key, value in zip(wanted, values, strict=True)
+            if value is not None
+        }
+
+    async def admit(
+        self, planned: list[Planned], *, urgent: bool, now: datetime
+    ) -> tuple[list[tuple[Delivery, datetime]], list[tuple[Delivery, str]]]:
+        """What to schedule now (delivery, due) and what the policy refused (delivery, why)."""
+        self.requested = []
+        if not planned:
+            return [], []
+        last = await self.last_due((p.delivery.item_id, p.delivery.platform) for p in planned)
+        placement = place(planned, self.policies(), urgent=urgent, now=now, last_due=last)
+        scheduled = list(placement.scheduled)
+        for approval, delivery in placement.held:
+            member = Ledger.scheduled_member(self.runtime.keys.deliveries(delivery.platform), delivery)
+            outcome = await self.approvals.hold(approval, delivery.id, delivery.platform, member)
+            match outcome:
+                case HoldOutcome.CREATED:
+                    self.requested.append(approval)
+                case HoldOutcome.APPROVED:
+                    policy = self.policies()[approval.network]
+                    scheduled.extend(
+                        released(
+                            [(delivery, approval.network)], policy, urgent=urgent, now=now, last_due=last
+                        )
+                    )
+                case HoldOutcome.HELD | HoldOutcome.CLOSED:
+                    pass
+        return scheduled, placement.refused
+
+    def remember(self, pipe: Any, scheduled: list[tuple[Delivery, datetime]]) -> None:
+        """Inside the caller's transaction: the latest due per item and platform, for later gaps."""
+        latest: dict[tuple[str, str], datetime] = {}
+        for delivery, due in scheduled:
+            key = (delivery.item_id, delivery.platform)
+            latest[key] = max(due, latest.get(key, due))
+        for (item, platform), due in latest.items():
+            # GT: never move it back; kept a week, longer than any approval waits.
+            pipe.zadd(
+                self.runtime.keys.amplification_last_due(item, platform), {"due": epoch_ms(due)}, gt=True
+            )
+            pipe.expire(self.runtime.keys.amplification_last_due(item, platform), 7 * 24 * 3600)

@@ -3,10 +3,13 @@
 Rules: only own posts are amplified (never an amplification); an agency never amplifies itself;
 amplification is the platform's repost/forward (never the same text from several accounts, which
 X forbids); an agency in several networks with the same partner amplifies once (same delivery id).
+Each network's policy (services/governance) then decides per partner: scheduled, held for the
+partner's approver, or refused; quiet hours and the minimum gap move the due moments.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import structlog
@@ -14,19 +17,32 @@ from pydantic import ValidationError
 from redis.asyncio.client import Pipeline
 
 from schemas import Action, Delivery, DeliveryState, Result
+from services.governance.approvals import Approval, Approvals
+from services.governance.gatekeeper import Gatekeeper, Planned
 from services.logs import get_logger
 from services.pipeline.consumer import Entry, each_entry
 from services.pipeline.ledger import Ledger, amplification_delay
-from services.runtime import BadEntry, Runtime, decode_entry, epoch_ms
+from services.runtime import BadEntry, Runtime, decode_entry, epoch_ms, now
 
 GROUP = "amplify"
 log = get_logger("hamafza.amplify")
 
 
+async def _no_request(approval: Approval) -> None:
+    """Without an approvals service in this process, its sweeper sends the request instead."""
+
+
 class Amplify:
-    def __init__(self, runtime: Runtime, ledger: Ledger) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        ledger: Ledger,
+        on_approval_requested: Callable[[Approval], Awaitable[None]] = _no_request,
+    ) -> None:
         self.runtime = runtime
         self.ledger = ledger
+        self.gatekeeper = Gatekeeper(runtime, Approvals(runtime.redis, runtime.keys))
+        self.on_approval_requested = on_approval_requested
 
         self.handle = each_entry(self.handle_entry, "amplify.failed")
 
@@ -73,6 +89,8 @@ class Amplify:
                     campaign=source.campaign,
                     source=post,
                     amplify=False,
+                    priority=source.priority,
+                    network=network_name,
                 )
                 low, high = members.delay_seconds
                 planned[delivery_id] = (delivery, amplification_delay(delivery_id, low, high))
@@ -87,20 +105,42 @@ class Amplify:
             await self.runtime.redis.xack(*entry.ack)
             return
         keys = self.runtime.keys
-        planned = self.plan(result)
+        planned = [
+            Planned(delivery, delivery.network or "", result.at + timedelta(seconds=delay))
+            for delivery, delay in self.plan(result)
+        ]
+        at = now()
+        admitted, refused = await self.gatekeeper.admit(
+            planned, urgent=result.delivery.priority == "urgent", now=at
+        )
+        refused_ids = {delivery.id for delivery, _ in refused}
 
         def fill(pipe: Pipeline) -> None:
-            for delivery, delay in planned:
-                due = result.at + timedelta(seconds=delay)
-                pipe.sadd(keys.item_deliveries(delivery.item_id), delivery.id)
+            for plan in planned:
+                # Held ones belong to the item too: its status shows them awaiting approval.
+                if plan.delivery.id not in refused_ids:
+                    pipe.sadd(keys.item_deliveries(plan.delivery.item_id), plan.delivery.id)
+            for delivery, due in admitted:
                 pipe.zadd(
                     keys.schedule,
                     {Ledger.scheduled_member(keys.deliveries(delivery.platform), delivery): epoch_ms(due)},
                 )
+            self.gatekeeper.remember(pipe, admitted)
             pipe.xack(*entry.ack)
 
         await self.ledger.transaction.run(fill)
-        for delivery, delay in planned:
+        for approval in self.gatekeeper.requested:
+            await self.on_approval_requested(approval)
+        held_ids = {plan.delivery.id for plan in planned} - refused_ids - {d.id for d, _ in admitted}
+        outcomes: list[tuple[Delivery, str, dict[str, object]]] = [
+            (d, "amplification.scheduled", {"in_seconds": round((due - at).total_seconds(), 1)})
+            for d, due in admitted
+        ]
+        outcomes += [(d, "amplification.refused_by_policy", {"detail": why}) for d, why in refused]
+        outcomes += [
+            (p.delivery, "amplification.awaiting_approval", {}) for p in planned if p.delivery.id in held_ids
+        ]
+        for delivery, event, fields in outcomes:
             with structlog.contextvars.bound_contextvars(
                 item_id=delivery.item_id,
                 agency=delivery.agency,
@@ -111,4 +151,4 @@ class Amplify:
                     self.runtime.network.accounts[(delivery.agency, delivery.platform)]
                 ),
             ):
-                log.info("amplification.scheduled", in_seconds=round(delay, 1))
+                log.info(event, **fields)

@@ -115,6 +115,7 @@ class FanOut:
                 media=item.media,
                 campaign=item.campaign,
                 amplify=item.amplify,
+                priority=item.priority,
             )
             adapter = runtime.adapters.get(platform)
             if adapter is None:
