@@ -14,7 +14,9 @@ from adapters.base import (
     Adapter,
     AmbiguousError,
     AuthError,
+    ButtonPress,
     CannotReconcile,
+    Choice,
     ContentError,
     DeliveryError,
     Engagement,
@@ -23,13 +25,16 @@ from adapters.base import (
     Posted,
     RateLimitedError,
     RetryableError,
+    Updates,
 )
 
 __all__ = [
     "Adapter",
     "AmbiguousError",
     "AuthError",
+    "ButtonPress",
     "CannotReconcile",
+    "Choice",
     "ContentError",
     "DeliveryError",
     "Engagement",
@@ -38,6 +43,7 @@ __all__ = [
     "Posted",
     "RateLimitedError",
     "RetryableError",
+    "Updates",
     "load_adapters",
     "register",
 ]

@@ -111,6 +111,33 @@ class MediaFile:
         return f"media.{'jpg' if extension == 'jpeg' else extension}"
 
 
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """A button under a message: what it says, and what its press sends back (at most 64 bytes)."""
+
+    label: str
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class ButtonPress:
+    """Someone pressed a button under a message the account's bot sent."""
+
+    id: str  # the platform's id of this press, to acknowledge it
+    chat: str  # the chat it was pressed in
+    data: str
+    user: str | None = None  # who pressed, where the platform tells
+    message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Updates:
+    """What one read of an account's update stream gave, and where the next read starts."""
+
+    events: tuple[Any, ...]  # ButtonPress, and the channel posts of the channel watchers
+    offset: str | None
+
+
 class LazySession:
     """An adapter's one aiohttp session, made on first use inside the running loop (as aiohttp
     requires), with calls bounded by the adapter's timeout and a short connect phase, so that a
@@ -285,6 +312,29 @@ class Adapter(ABC, Generic[CredentialsT]):
     async def audience(self, credentials: CredentialsT) -> int | None:
         """The account's followers or channel members: its potential reach; None if unknown."""
         return None
+
+    # --- messages to people, and the account's update stream ----------------------------------------
+
+    # Whether `ask` can send a message with buttons and `updates` returns the presses (approvals).
+    can_ask: ClassVar[bool] = False
+
+    async def ask(self, credentials: CredentialsT, chat_id: str, text: str, choices: Sequence[Choice]) -> str:
+        """Send `text` with one button per choice to `chat_id` as the account's bot; the message id."""
+        raise PermanentError(f"{self.platform} cannot send messages with buttons")
+
+    async def answer(self, credentials: CredentialsT, press: ButtonPress, text: str) -> None:
+        """Acknowledge a press (the platform's small notice to the person who pressed)."""
+
+    def update_source(self, credentials: CredentialsT) -> str | None:
+        """A non-secret key of the update stream this account reads (one per bot), None if it has none.
+
+        A bot has one update stream however many accounts use it, and platforms refuse a second
+        reader, so one process reads it for all of them."""
+        return None
+
+    async def updates(self, credentials: CredentialsT, offset: str | None, timeout_seconds: float) -> Updates:
+        """The next events of the account's update stream after `offset` (waiting up to the timeout)."""
+        raise PermanentError(f"{self.platform} has no update stream")
 
     async def aclose(self) -> None:
         """Release HTTP sessions."""

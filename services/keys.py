@@ -72,6 +72,11 @@ class Keys:
         return f"{self.prefix}:approvals:expiring"
 
     @property
+    def approvals_releasing(self) -> str:
+        """Set of approved approvals whose held amplifications are not all scheduled yet."""
+        return f"{self.prefix}:approvals:releasing"
+
+    @property
     def approvals_events(self) -> str:
         """Stream of every approval's change of state, for the records and the report."""
         return f"{self.prefix}:approvals"
@@ -84,3 +89,17 @@ class Keys:
         """Sorted set whose one member `due` is scored by the latest due time (epoch ms) of a partner's
         amplification of one item on one platform (ZADD GT keeps the latest)."""
         return f"{self.prefix}:amplified-at:{item_id}:{platform}"
+
+    # --- update streams of the accounts' bots (services/ingress/updates.py) -----------------------
+
+    def updates_lease(self, platform: str, source: str) -> str:
+        """Which process reads one bot's update stream (a lease with an owner)."""
+        return f"{self.prefix}:updates:{platform}:{source}:reader"
+
+    def updates_offset(self, platform: str, source: str) -> str:
+        """Where the next read of one bot's update stream starts."""
+        return f"{self.prefix}:updates:{platform}:{source}:offset"
+
+    def approval_request_lock(self, approval_id: str) -> str:
+        """Held while one process sends an approval's request, so it is sent once."""
+        return f"{self.prefix}:approval:{approval_id}:asking"

@@ -128,13 +128,14 @@ if state == 'approved' then return 'approved' end
 return 'closed'
 """
 
-# KEYS: approval hash, expiry index.  ARGV: new state, decided by, decided at, approval id.
+# KEYS: approval hash, expiry index, releasing set.  ARGV: new state, decided by, decided at, id.
 _DECIDE = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return 'missing' end
 if state ~= 'awaiting_approval' then return 'unchanged' end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'decided_by', ARGV[2], 'decided_at', ARGV[3])
 redis.call('ZREM', KEYS[2], ARGV[4])
+if ARGV[1] == 'approved' then redis.call('SADD', KEYS[3], ARGV[4]) end
 return 'changed'
 """
 
@@ -191,7 +192,11 @@ class Approvals:
     async def decide(self, approval_id: str, state: ApprovalState, by: str, at: datetime) -> Decision:
         """Approve, decline or expire a waiting approval, once: later calls change nothing."""
         outcome = await self._decide(
-            keys=[self.keys.approval(approval_id), self.keys.approvals_expiring],
+            keys=[
+                self.keys.approval(approval_id),
+                self.keys.approvals_expiring,
+                self.keys.approvals_releasing,
+            ],
             args=[state.value, by, at.isoformat(), approval_id],
         )
         outcome = _text(outcome)
@@ -255,17 +260,11 @@ class Approvals:
                 pipe.zadd(schedule_key, {member: due_ms})
                 pipe.hdel(self.keys.approval_held(approval_id), delivery_id)
             await pipe.execute()
+        if not await self.redis.exists(self.keys.approval_held(approval_id)):
+            await self.redis.srem(self.keys.approvals_releasing, approval_id)
 
     async def drop_held(self, approval_id: str) -> None:
         await self.redis.delete(self.keys.approval_held(approval_id))
-
-    async def with_leftovers(self, agency_ids: list[str]) -> list[str]:
-        """Approved approvals that still hold deliveries (a crash between decision and scheduling)."""
-        leftovers = []
-        for approval_id in agency_ids:
-            if await self.redis.exists(self.keys.approval_held(approval_id)):
-                leftovers.append(approval_id)
-        return leftovers
 
     async def _event(self, approval_id: str) -> None:
         """Every approval's change of state, for the records and the report."""
