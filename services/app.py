@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from faststream import FastStream
 from faststream.redis import RedisBroker
@@ -21,6 +21,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from adapters import Adapter, load_adapters
 from services.config import Network, load_network
+from services.governance.desk import ApprovalDesk
+from services.ingress.updates import UpdateReader
 from services.logs import get_logger, redactor
 from services.ops import janitor
 from services.pipeline import amplify, deliver, fanout
@@ -35,7 +37,15 @@ if TYPE_CHECKING:
 
 log = get_logger("hamafza.app")
 
-SERVICES = ("fanout", "deliver", "amplify", "scheduler", "reach", "api")
+SERVICES = ("fanout", "deliver", "amplify", "scheduler", "reach", "watch", "api")
+
+
+class Background(Protocol):
+    """A loop a service runs beside its stream consumers (sweepers, update readers)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 def build_adapters(
@@ -93,6 +103,7 @@ class Workers:
     streams: list[tuple[str, str]]  # (stream, group) pairs consumed
     api: ApiService | None = None  # HTTP ingress and feed watchers (services/api.py)
     in_flight: InFlight | None = None  # deliveries whose platform calls run past their batch
+    background: list[Background] = field(default_factory=list)  # approvals desk, update readers
 
     async def prepare(self) -> None:
         """Create the consumer groups, waiting for Redis if it is not up yet (a restart, a deploy)."""
@@ -114,12 +125,16 @@ class Workers:
         await self.broker.start()
         if self.scheduler is not None:
             await self.scheduler.start()
+        for loop in self.background:
+            await loop.start()
         if self.api is not None:
             await self.api.start()
 
     async def stop(self) -> None:
         if self.api is not None:
             await self.api.stop()
+        for loop in self.background:
+            await loop.stop()
         if self.scheduler is not None:
             await self.scheduler.stop()
         await self.broker.stop()
@@ -151,6 +166,9 @@ class Workers:
             scheduler = self.scheduler
             application.after_startup(scheduler.start)
             application.on_shutdown(scheduler.stop)
+        for loop in self.background:
+            application.after_startup(loop.start)
+            application.on_shutdown(loop.stop)
         if self.api is not None:
             application.after_startup(self.api.start)
             application.on_shutdown(self.api.stop)
@@ -209,8 +227,13 @@ def build_workers(
         in_flight = worker.in_flight
         for platform in runtime.adapters:
             wire(keys.deliveries(platform), deliver.GROUP, worker.handle)
+    background: list[Background] = []
+    desk = ApprovalDesk(runtime)
     if "amplify" in chosen:
-        wire(keys.results, amplify.GROUP, amplify.Amplify(runtime, ledger).handle)
+        wire(keys.results, amplify.GROUP, amplify.Amplify(runtime, ledger, desk.request).handle)
+        background.append(desk)  # expiry, unsent requests, what an approval still holds
+    if "watch" in chosen:
+        background.append(UpdateReader(runtime, [desk.on_update]))
     if "reach" in chosen:
         from services.reach import collect as reach
 
@@ -220,7 +243,7 @@ def build_workers(
     # The reach scheduler releases `hamafza:schedule` as before, and due reach snapshots too.
     scheduler = _reach_scheduler(runtime, ledger) if "scheduler" in chosen else None
     api = _api_service(runtime, api_host, api_port) if "api" in chosen else None
-    return Workers(runtime, broker, scheduler, streams, api, in_flight)
+    return Workers(runtime, broker, scheduler, streams, api, in_flight, background)
 
 
 def _api_service(runtime: Runtime, host: str | None, port: int | None) -> ApiService | None:

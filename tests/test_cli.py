@@ -60,7 +60,7 @@ async def test_publish_makes_the_same_xadd_an_agency_makes(redis_url: str, prefi
     [(_, fields)] = await redis.xrange(f"{prefix}:items")
     assert json.loads(fields[b"data"]) == {
         "id": "cli-1", "agency": "khz-roads", "text": "آغاز هفته حمل‌ونقل", "tags": ["هفته حمل و نقل"],
-        "media": [], "overrides": {}, "amplify": True,
+        "media": [], "overrides": {}, "amplify": True, "priority": "normal",
     }  # fmt: skip
 
 

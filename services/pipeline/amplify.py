@@ -37,7 +37,7 @@ class Amplify:
         self,
         runtime: Runtime,
         ledger: Ledger,
-        on_approval_requested: Callable[[Approval], Awaitable[None]] = _no_request,
+        on_approval_requested: Callable[[Approval], Awaitable[object]] = _no_request,
     ) -> None:
         self.runtime = runtime
         self.ledger = ledger
