@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -42,3 +43,16 @@ async def sandbox() -> AsyncIterator[RunningSandbox]:
     running = await serve()
     yield running
     await running.stop()
+
+
+@pytest.fixture
+def artifacts(tmp_path: Path) -> Path:
+    """Where a test keeps files for a person to look at (the HTML report, its screenshot): the directory
+    named by HAMAFZA_ARTIFACTS (point it outside the checkout), else the test's temporary directory.
+    Tests never write into the working tree."""
+    configured = os.environ.get("HAMAFZA_ARTIFACTS")
+    if not configured:
+        return tmp_path
+    path = Path(configured).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path

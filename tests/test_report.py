@@ -1,5 +1,6 @@
 """The synergy report: its figures equal what the platform fakes say over HTTP, its filters, its
-formats, and the HTML report as headless Chromium renders it (screenshot kept under artifacts/)."""
+formats, and the HTML report as headless Chromium renders it (page and screenshot kept in the `artifacts`
+directory: $HAMAFZA_ARTIFACTS, else a temporary one)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from sandbox import RunningSandbox
 from services.keys import Keys
 from services.reach.collect import Reach
 from services.reach.report import Filters, build_report, parse_day, platform_titles, print_table, to_csv
-from services.reach.report_html import render_html
+from services.reach.report.html import render_html
 from tests.support.harness import running, wait_idle
 from tests.test_reach import (
     AGENCIES,
@@ -38,8 +39,6 @@ from tests.test_reach import (
     publish_all,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "artifacts"
 NAMES = {agency: name for agency, (name, _, _) in AGENCIES.items()}
 USER_AGENCY = {uid: agency for agency, (_, uid, _) in AGENCIES.items()}
 
@@ -179,13 +178,13 @@ async def test_the_report_equals_the_sums_of_the_fakes_metrics(
 async def test_filters_formats_and_dates(published: None, redis: Redis, prefix: str) -> None:
     keys = Keys(prefix)
     water = await build_report(redis, keys, filters=Filters(campaign="water"))
-    assert water["totals"]["items"] == 1 and water["totals"]["amplifications"] == 0
+    assert water.totals.items == 1 and water.totals.amplifications == 0
     only_rail = await build_report(redis, keys, filters=Filters(agency="khz-rail"))
-    assert [a["agency"] for a in only_rail["agencies"]] == ["khz-rail"]
+    assert [a.agency for a in only_rail.agencies] == ["khz-rail"]
     # khz-rail's own item, and the two it amplified
-    assert only_rail["totals"]["items"] == 3
+    assert only_rail.totals.items == 3
     future = await build_report(redis, keys, filters=Filters(since=date(2999, 1, 1)))
-    assert future["totals"]["items"] == 0 and future["totals"]["isolation"] is None
+    assert future.totals.items == 0 and future.totals.isolation is None
 
     assert parse_day("1404-01-01") == date(2025, 3, 21)
     assert parse_day("۱۴۰۴/۰۱/۰۲") == date(2025, 3, 22)
@@ -194,9 +193,9 @@ async def test_filters_formats_and_dates(published: None, redis: Redis, prefix: 
     report = await build_report(redis, keys, agency_names=NAMES, platform_titles=platform_titles("fa"))
     rows = list(csv.DictReader(io.StringIO(to_csv(report))))
     assert {row["agency"] for row in rows} == set(AGENCIES)
-    assert sum(int(row["impressions"]) for row in rows) == report["totals"]["impressions"]
+    assert sum(int(row["impressions"]) for row in rows) == report.totals.engagement.impressions
     matrix_rows = list(csv.reader(io.StringIO(to_csv(report, "matrix"))))
-    assert matrix_rows[0][1:] == report["matrix"]["agencies"]
+    assert matrix_rows[0][1:] == report.matrix.agencies
 
     console = Console(record=True, width=200)
     print_table(report, console, "fa", "jalali")
@@ -212,7 +211,7 @@ def _chromium() -> str | None:
 
 
 async def test_the_html_report_reads_right_to_left_in_persian_offline(
-    published: None, redis: Redis, prefix: str
+    published: None, redis: Redis, prefix: str, artifacts: Path
 ) -> None:
     report = await build_report(
         redis, Keys(prefix), agency_names=NAMES, platform_titles=platform_titles("fa"), calendar="jalali"
@@ -222,14 +221,13 @@ async def test_the_html_report_reads_right_to_left_in_persian_offline(
     assert "<script" not in page  # no CDN, no script: opens offline
     assert "<svg" in page and "گزارش هم‌افزایی" in page and "ماتریس هم‌افزایی" in page
     assert any(digit in page for digit in "۱۲۳۴۵۶۷۸۹")
-    ARTIFACTS.mkdir(exist_ok=True)
-    html_file = ARTIFACTS / "report.html"
+    html_file = artifacts / "report.html"
     html_file.write_text(page, encoding="utf-8")
 
     browser = _chromium()
     if browser is None:
         pytest.skip("chromium is not installed (CI installs it in .ci/run: apt-get install chromium)")
-    screenshot = ARTIFACTS / "report.png"
+    screenshot = artifacts / "report.png"
     screenshot.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as profile:
         completed = await asyncio.to_thread(

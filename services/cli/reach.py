@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from redis.asyncio import Redis
@@ -80,11 +80,7 @@ def report(
     if (
         output_format not in reporting.FORMATS
         or lang not in reporting.LABELS
-        or calendar
-        not in (
-            "jalali",
-            "gregorian",
-        )
+        or calendar not in reporting.CALENDARS
     ):
         errors.print("[red]--format table|json|csv|html, --lang fa|en, --calendar jalali|gregorian[/red]")
         raise typer.Exit(2)
@@ -102,7 +98,7 @@ def report(
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
 
-    async def build() -> dict[str, Any]:
+    async def build() -> reporting.Report:
         redis = Redis.from_url(redis_url)
         try:
             return await reporting.build_report(
@@ -127,7 +123,7 @@ def report(
     elif output_format == "csv":
         text = reporting.to_csv(document, csv_table)
     else:
-        from services.reach.report_html import render_html
+        from services.reach.report.html import render_html
 
         text = render_html(document, lang, calendar)
     if output is None:

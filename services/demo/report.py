@@ -13,7 +13,7 @@ from services.app import build_runtime
 from services.config import Network
 from services.reach.collect import Reach
 from services.reach.report import METRICS, build_report, platform_titles, print_table
-from services.reach.report_html import render_html
+from services.reach.report.html import render_html
 from services.runtime import Settings
 
 REPORT_FILE = Path(".hamafza") / "demo-report.html"
@@ -51,9 +51,9 @@ async def reach_report(
 
     expected = await figures_from_fakes(sandbox_url, sandbox_posts)
     reported = {
-        row["platform"]: {key: row[key] for key in (*METRICS, "potential_reach")}
-        for row in report["platforms"]
-        if row["platform"] in expected
+        row.platform: {key: row.to_dict()[key] for key in (*METRICS, "potential_reach")}
+        for row in report.platforms
+        if row.platform in expected
     }
     if reported != expected:
         console.print(f"[red]the report says {reported}, the platform fakes {expected}[/red]")

@@ -1,2 +1,2 @@
 """Reach: metrics snapshots of every post and audience of every account (collect), and the synergy
-report the council reads (report, report_html)."""
+report the council reads (report: read, compute, render, html)."""

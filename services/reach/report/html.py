@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import datetime
 from typing import Any
 
 import pygal
 from pygal.style import Style
 
-from services.reach.report import LABELS, METRICS, day_text, excerpt, moment_text, number, percent
+from services.reach.report.labels import LABELS, day_text, excerpt, moment_text, number, percent
+from services.reach.report.model import METRICS, AgencyRow, Report
 
 FONTS = "Vazirmatn, Vazir, Sahel, Tahoma, 'DejaVu Sans', 'Noto Sans Arabic', sans-serif"
 SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL)
@@ -106,74 +106,74 @@ def _legend(names: list[str]) -> str:
     return f"<div class='legend'>{keys}</div>"
 
 
-def charts(report: dict[str, Any], lang: str) -> dict[str, str]:
+def charts(report: Report, lang: str) -> dict[str, str]:
     label = LABELS[lang]
-    agencies = report["agencies"]
-    names = [a["name"] for a in agencies]
+    agencies = report.agencies
+    names = [a.name for a in agencies]
     found: dict[str, str] = {}
 
     reach = _chart(pygal.HorizontalStackedBar, lang, width=1100, height=120 + 60 * max(len(agencies), 1))
     reach.x_labels = names
-    reach.add(label["own_reach"], [a["own_potential_reach"] for a in agencies])
-    reach.add(label["amp_reach"], [a["amplifications_received"]["potential_reach"] for a in agencies])
+    reach.add(label["own_reach"], [a.own_potential_reach for a in agencies])
+    reach.add(label["amp_reach"], [a.amplifications_received.potential_reach for a in agencies])
     found["reach"] = _legend([label["own_reach"], label["amp_reach"]]) + _svg(reach)
 
     amplification = _chart(pygal.Bar, lang, width=540, height=400, x_label_rotation=30)
-    amplification.x_labels = [a["agency"] for a in agencies]
-    amplification.add(label["amp_received"], [a["amplifications_received"]["count"] for a in agencies])
-    amplification.add(label["amp_given"], [a["amplifications_given"]["count"] for a in agencies])
+    amplification.x_labels = [a.agency for a in agencies]
+    amplification.add(label["amp_received"], [a.amplifications_received.count for a in agencies])
+    amplification.add(label["amp_given"], [a.amplifications_given.count for a in agencies])
     found["amplification"] = _legend([label["amp_received"], label["amp_given"]]) + _svg(amplification)
 
     per_platform = _chart(pygal.Bar, lang, width=540, height=380)
-    per_platform.x_labels = [p["title"] for p in report["platforms"]]
-    per_platform.add(label["own_posts"], [p["own_posts"] for p in report["platforms"]])
-    per_platform.add(label["amplifications"], [p["amplifications"] for p in report["platforms"]])
+    per_platform.x_labels = [p.title for p in report.platforms]
+    per_platform.add(label["own_posts"], [p.own_posts for p in report.platforms])
+    per_platform.add(label["amplifications"], [p.amplifications for p in report.platforms])
     found["platforms"] = _legend([label["own_posts"], label["amplifications"]]) + _svg(per_platform)
 
     engagement = _chart(pygal.Bar, lang, width=1100, height=380, x_label_rotation=20)
-    engagement.x_labels = [a["agency"] for a in agencies]
+    engagement.x_labels = [a.agency for a in agencies]
     for metric in ("impressions", "likes", "reposts"):
-        engagement.add(label[metric], [a["engagement"][metric] for a in agencies])
+        engagement.add(label[metric], [getattr(a.engagement, metric) for a in agencies])
     found["engagement"] = _legend([label[m] for m in ("impressions", "likes", "reposts")]) + _svg(engagement)
     return found
 
 
-def render_html(report: dict[str, Any], lang: str = "fa", calendar: str = "jalali") -> str:
+def render_html(report: Report, lang: str = "fa", calendar: str = "jalali") -> str:
     label = LABELS[lang]
     direction = "rtl" if lang == "fa" else "ltr"
-    t = report["totals"]
+    t = report.totals
 
     def n(value: float | None) -> str:
         return _esc(number(value, lang))
 
-    generated = datetime.fromisoformat(report["generated_at"])
-    filters = report["filters"]
+    generated = report.generated_at
+    filters = report.filters
     filter_text = " | ".join(
         f"{label[key]}: {_esc(value if value is not None else label['all'])}"
         for key, value in (
-            ("campaign", filters["campaign"]),
-            ("agency", filters["agency"]),
-            ("since", filters["since"]),
-            ("until", filters["until"]),
+            ("campaign", filters.campaign),
+            ("agency", filters.agency),
+            ("since", filters.since),
+            ("until", filters.until),
         )
     )
     cards = [
-        (t["items"], label["items"]),
-        (t["own_posts"], label["own_posts"]),
-        (t["amplifications"], label["amplifications"]),
-        (t["potential_reach"], label["potential_reach"]),
-        (t["amplification_reach"], label["amp_reach"]),
-        (t["impressions"], label["impressions"]),
-        (t["likes"], label["likes"]),
+        (t.items, label["items"]),
+        (t.own_posts, label["own_posts"]),
+        (t.amplifications, label["amplifications"]),
+        (t.potential_reach, label["potential_reach"]),
+        (t.amplification_reach, label["amp_reach"]),
+        (t.engagement.impressions, label["impressions"]),
+        (t.engagement.likes, label["likes"]),
     ]
     card_html = "".join(f"<div class='card'><b>{n(v)}</b><span>{_esc(k)}</span></div>" for v, k in cards)
     card_html += (
-        f"<div class='card'><b>{_esc(percent(t['isolation'], lang))}</b>"
+        f"<div class='card'><b>{_esc(percent(t.isolation, lang))}</b>"
         f"<span>{_esc(label['isolation'])}</span></div>"
     )
     svg = charts(report, lang)
 
-    titles = {p["platform"]: p["title"] for p in report["platforms"]}
+    titles = {p.platform: p.title for p in report.platforms}
     head = "".join(
         f"<th>{_esc(h)}</th>"
         for h in (
@@ -189,38 +189,38 @@ def render_html(report: dict[str, Any], lang: str = "fa", calendar: str = "jalal
         )
     )
 
-    def per_platform(a: dict[str, Any]) -> str:
-        parts = [f"{titles.get(p, p)} {number(c, lang)}" for p, c in a["own_posts"].items() if c]
+    def per_platform(a: AgencyRow) -> str:
+        parts = [f"{titles.get(p, p)} {number(c, lang)}" for p, c in sorted(a.own_posts.items()) if c]
         return ("، " if lang == "fa" else ", ").join(parts)
 
     rows = []
-    for a in report["agencies"]:
-        received = a["amplifications_received"]
+    for a in report.agencies:
+        received = a.amplifications_received
         by = (
-            "، ".join(f"{k} ({number(v, lang)})" for k, v in received["by"].items())
+            "، ".join(f"{k} ({number(v, lang)})" for k, v in sorted(received.counterparts.items()))
             if lang == "fa"
-            else ", ".join(f"{k} ({v})" for k, v in received["by"].items())
+            else ", ".join(f"{k} ({v})" for k, v in sorted(received.counterparts.items()))
         )
         cells = [
-            f"<td><b>{_esc(a['name'])}</b><div class='note'>{_esc(a['agency'])}</div></td>",
-            f"<td class='n'>{n(a['items'])}</td>",
-            f"<td class='n'>{n(a['own_posts_total'])}<div class='note'>{_esc(per_platform(a))}</div></td>",
-            f"<td class='n'>{n(received['count'])}<div class='note'>{_esc(by)}</div></td>",
-            f"<td class='n'>{n(received['potential_reach'])}</td>",
-            f"<td class='n'>{n(a['amplifications_given']['count'])}</td>",
-            *(f"<td class='n'>{n(a['engagement'][m])}</td>" for m in METRICS),
-            f"<td class='n'>{n(a['own_potential_reach'])}</td>",
-            f"<td class='n'>{_esc(percent(a['isolation'], lang))}</td>",
+            f"<td><b>{_esc(a.name)}</b><div class='note'>{_esc(a.agency)}</div></td>",
+            f"<td class='n'>{n(a.items)}</td>",
+            f"<td class='n'>{n(a.own_posts_total)}<div class='note'>{_esc(per_platform(a))}</div></td>",
+            f"<td class='n'>{n(received.count)}<div class='note'>{_esc(by)}</div></td>",
+            f"<td class='n'>{n(received.potential_reach)}</td>",
+            f"<td class='n'>{n(a.amplifications_given.count)}</td>",
+            *(f"<td class='n'>{n(getattr(a.engagement, m))}</td>" for m in METRICS),
+            f"<td class='n'>{n(a.own_potential_reach)}</td>",
+            f"<td class='n'>{_esc(percent(a.isolation, lang))}</td>",
         ]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     agency_table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
-    matrix = report["matrix"]
-    peak = max((c for row in matrix["counts"] for c in row), default=0) or 1
+    matrix = report.matrix
+    peak = max((c for row in matrix.counts for c in row), default=0) or 1
     matrix_rows = []
-    for amplifier, counts in zip(matrix["agencies"], matrix["counts"], strict=True):
+    for amplifier, counts in zip(matrix.agencies, matrix.counts, strict=True):
         cells = []
-        for origin, count in zip(matrix["agencies"], counts, strict=True):
+        for origin, count in zip(matrix.agencies, counts, strict=True):
             if origin == amplifier:
                 cells.append("<td class='self'>—</td>")
                 continue
@@ -230,9 +230,9 @@ def render_html(report: dict[str, Any], lang: str = "fa", calendar: str = "jalal
                 f"<td class='heat' style='background: rgba(15,118,110,{alpha:.2f}); color: {color}'>{n(count)}</td>"
             )
         matrix_rows.append(
-            f"<tr><th>{_esc(matrix['names'].get(amplifier, amplifier))}</th>{''.join(cells)}</tr>"
+            f"<tr><th>{_esc(matrix.names.get(amplifier, amplifier))}</th>{''.join(cells)}</tr>"
         )
-    matrix_head = "".join(f"<th>{_esc(matrix['names'].get(o, o))}</th>" for o in matrix["agencies"])
+    matrix_head = "".join(f"<th>{_esc(matrix.names.get(o, o))}</th>" for o in matrix.agencies)
     matrix_table = (
         f"<table><thead><tr><th>{_esc(label['amplifier'])} ↓ / {_esc(label['origin'])} ←</th>"
         f"{matrix_head}</tr></thead><tbody>{''.join(matrix_rows)}</tbody></table>"
@@ -240,13 +240,13 @@ def render_html(report: dict[str, Any], lang: str = "fa", calendar: str = "jalal
 
     platform_rows = "".join(
         "<tr>"
-        + f"<td>{_esc(p['title'])}</td>"
+        + f"<td>{_esc(p.title)}</td>"
         + "".join(
-            f"<td class='n'>{n(p[c])}</td>"
+            f"<td class='n'>{n(p.to_dict()[c])}</td>"
             for c in ("accounts", "own_posts", "amplifications", *METRICS, "potential_reach")
         )
         + "</tr>"
-        for p in report["platforms"]
+        for p in report.platforms
     )
     platform_head = "".join(
         f"<th>{_esc(label[c])}</th>"
@@ -255,17 +255,16 @@ def render_html(report: dict[str, Any], lang: str = "fa", calendar: str = "jalal
     platform_table = f"<table><thead><tr>{platform_head}</tr></thead><tbody>{platform_rows}</tbody></table>"
 
     item_rows = []
-    for i in report["top_items"]:
-        received = datetime.fromisoformat(i["received_at"]) if i["received_at"] else None
+    for i in report.top_items:
         item_rows.append(
             "<tr>"
-            f"<td>{_esc(excerpt(i['text'], 90))}<div class='note'>{_esc(i['item_id'])}</div></td>"
-            f"<td>{_esc(i['name'])}</td>"
-            f"<td class='n'>{_esc(day_text(received, calendar, lang, long=True))}</td>"
-            f"<td class='n'>{n(i['amplifications'])}<div class='note'>{_esc('، '.join(i['amplified_by']))}</div></td>"
-            f"<td class='n'>{n(i['impressions'])}</td>"
-            f"<td class='n'>{n(i['likes'])}</td>"
-            f"<td class='n'>{n(i['potential_reach'])}</td>"
+            f"<td>{_esc(excerpt(i.text, 90))}<div class='note'>{_esc(i.item_id)}</div></td>"
+            f"<td>{_esc(i.name)}</td>"
+            f"<td class='n'>{_esc(day_text(i.received_at, calendar, lang, long=True))}</td>"
+            f"<td class='n'>{n(i.amplifications)}<div class='note'>{_esc('، '.join(sorted(i.amplified_by)))}</div></td>"
+            f"<td class='n'>{n(i.engagement.impressions)}</td>"
+            f"<td class='n'>{n(i.engagement.likes)}</td>"
+            f"<td class='n'>{n(i.potential_reach)}</td>"
             "</tr>"
         )
     item_head = "".join(
@@ -307,8 +306,8 @@ def render_html(report: dict[str, Any], lang: str = "fa", calendar: str = "jalal
 <div class='scroll'>{platform_table}</div>
 <h2>{_esc(label["top_items"])}</h2>
 <div class='scroll'>{items_table}</div>
-<footer>{_esc(label["measured"])}: {n(t["measured_posts"])} | {_esc(label["unmeasured"])}: {n(t["unmeasured_posts"])}
-| {_esc(report["schema"])}</footer>
+<footer>{_esc(label["measured"])}: {n(t.measured_posts)} | {_esc(label["unmeasured"])}: {n(t.unmeasured_posts)}
+| {_esc(report.schema)}</footer>
 </main>
 </body>
 </html>

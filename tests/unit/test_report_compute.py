@@ -1,0 +1,239 @@
+"""`compute`, the synergy report's arithmetic, as a table: rows in, figures out, no Redis."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from services.reach.report import Filters, Rows, compute
+from services.reach.report.model import FailureRow, ItemRow, PostRow, Snapshot
+
+NAMES = {"roads": "راه و شهرسازی"}  # from the network file: an agency with no items still gets a row
+NOON = datetime(2025, 3, 21, 8, 30, tzinfo=UTC)  # 12:00 in Tehran, 1 Farvardin 1404
+
+
+def post(item: str, agency: str, platform: str = "x", action: str = "publish", origin: str = "") -> PostRow:
+    return PostRow(f"{item}/{agency}/{platform}/{action}", agency, origin or agency, platform, action)
+
+
+def item(
+    item_id: str,
+    agency: str,
+    *posts: PostRow,
+    campaign: str | None = None,
+    received: datetime | None = NOON,
+    failures: tuple[FailureRow, ...] = (),
+) -> ItemRow:
+    return ItemRow(item_id, agency, campaign, f"text of {item_id}", received, posts, failures)
+
+
+def measured(audience: int | None, impressions: int | None = None, likes: int | None = None) -> Snapshot:
+    return Snapshot(audience=audience, impressions=impressions, likes=likes)
+
+
+# roads publishes on X and Telegram; rail retweets and forwards it; ports quotes it.
+R1_X, R1_TG = post("r1", "roads"), post("r1", "roads", "telegram")
+R1_RT = post("r1", "rail", "x", "repost", "roads")
+R1_FW = post("r1", "rail", "telegram", "forward", "roads")
+R1_QT = post("r1", "ports", "x", "quote", "roads")
+AMPLIFIED = Rows(
+    items=(item("r1", "roads", R1_X, R1_TG, R1_RT, R1_FW, R1_QT),),
+    snapshots={
+        R1_X.delivery_id: measured(1000, impressions=500, likes=20),
+        R1_QT.delivery_id: measured(300, impressions=40, likes=1),
+    },
+    audiences={("telegram", "roads"): 200, ("x", "rail"): 700, ("telegram", "rail"): 50},
+)
+
+CASES: list[tuple[str, Rows, Filters, dict[str, Any]]] = [
+    (
+        "one measured own post, nobody amplifies: isolated",
+        Rows(
+            items=(item("a1", "roads", post("a1", "roads")),),
+            snapshots={"a1/roads/x/publish": measured(900, 70, 5)},
+        ),
+        Filters(),
+        {
+            "totals.items": 1,
+            "totals.own_posts": 1,
+            "totals.amplifications": 0,
+            "totals.potential_reach": 900,
+            "totals.impressions": 70,
+            "totals.likes": 5,
+            "totals.isolated_items": 1,
+            "totals.isolation": 1.0,
+            "totals.measured_posts": 1,
+            "agencies.0.own_posts": {"x": 1},
+            "agencies.0.isolation": 1.0,
+            "top_items.0.received_date": "1404-01-01",
+        },
+    ),
+    (
+        "own posts and three amplifications: who amplified whom, and the reach they added",
+        AMPLIFIED,
+        Filters(),
+        {
+            "totals.own_posts": 2,
+            "totals.amplifications": 3,
+            # audience: snapshot's, else the account's latest, else 0 (ports' quote has its snapshot)
+            "totals.potential_reach": 1000 + 200 + 700 + 50 + 300,
+            "totals.amplification_reach": 700 + 50 + 300,
+            "totals.impressions": 540,
+            "totals.measured_posts": 2,
+            "totals.unmeasured_posts": 3,
+            "totals.isolation": 0.0,
+            "matrix.agencies": ["ports", "rail", "roads"],
+            "matrix.counts": [[0, 0, 1], [0, 0, 2], [0, 0, 0]],
+            "agencies.2.agency": "roads",
+            "agencies.2.own_posts": {"telegram": 1, "x": 1},
+            "agencies.2.own_posts_total": 2,
+            "agencies.2.own_potential_reach": 1200,
+            "agencies.2.amplifications_received": {
+                "count": 3,
+                "by": {"ports": 1, "rail": 2},
+                "potential_reach": 1050,
+            },
+            "agencies.2.potential_reach": 2250,
+            "agencies.2.engagement.impressions": 500,
+            "agencies.1.amplifications_given": {"count": 2, "to": {"roads": 2}, "potential_reach": 750},
+            "agencies.0.engagement.impressions": 40,  # a quote is the quoting agency's post
+            "platforms.1.platform": "x",
+            "platforms.1.accounts": 3,
+            "platforms.1.own_posts": 1,
+            "platforms.1.amplifications": 2,
+            "platforms.0.potential_reach": 250,
+            "top_items.0.amplified_by": ["ports", "rail"],
+            "top_items.0.amplifications": 3,
+            "top_items.0.platforms": ["telegram", "x"],
+        },
+    ),
+    (
+        "a partner publishing another agency's item is an amplification, not an own post",
+        Rows(items=(item("c1", "roads", post("c1", "rail", "x", "publish", "roads")),)),
+        Filters(),
+        {"totals.own_posts": 0, "totals.amplifications": 1, "matrix.counts": [[0, 1], [0, 0]]},
+    ),
+    (
+        "a dead delivery is charged to the agency that was to post it",
+        Rows(
+            items=(
+                item("d1", "roads", post("d1", "roads"), failures=(FailureRow("d1/rail/x/repost", "rail"),)),
+            )
+        ),
+        Filters(),
+        {"totals.failed": 1, "agencies.0.agency": "rail", "agencies.0.failed": 1, "agencies.1.failed": 0},
+    ),
+    (
+        "campaign filter",
+        Rows(items=(item("w1", "water", post("w1", "water"), campaign="water"), AMPLIFIED.items[0])),
+        Filters(campaign="water"),
+        {"totals.items": 1, "filters.campaign": "water", "top_items.0.item_id": "w1"},
+    ),
+    (
+        "agency filter keeps the items it published or amplified, and its row only",
+        Rows(items=(*AMPLIFIED.items, item("w1", "water", post("w1", "water")))),
+        Filters(agency="rail"),
+        {
+            "totals.items": 1,
+            "agencies.#": 1,
+            "agencies.0.agency": "rail",
+            "agencies.0.amplifications_given.count": 2,
+            "matrix.agencies": ["ports", "rail", "roads"],  # everyone in a pair it shows
+        },
+    ),
+    (
+        "days are Tehran days: 21:00 UTC on 20 March is already 1 Farvardin",
+        Rows(
+            items=(
+                item("late", "roads", received=datetime(2025, 3, 20, 21, 0, tzinfo=UTC)),
+                item("early", "roads", received=datetime(2025, 3, 20, 20, 0, tzinfo=UTC)),
+            )
+        ),
+        Filters(since=date(2025, 3, 21), until=date(2025, 3, 21)),
+        {"totals.items": 1, "top_items.0.item_id": "late", "filters.since": "1404-01-01"},
+    ),
+    (
+        "no items: isolation is unknown, named agencies still get a row",
+        Rows(),
+        Filters(),
+        {
+            "totals.items": 0,
+            "totals.isolation": None,
+            "agencies.0.name": "راه و شهرسازی",
+            "agencies.0.isolation": None,
+            "matrix.counts": [[0]],
+        },
+    ),
+]
+
+
+def lookup(document: Any, path: str) -> Any:
+    for part in path.split("."):
+        if part == "#":
+            return len(document)
+        document = document[int(part)] if isinstance(document, list) else document[part]
+    return document
+
+
+@pytest.mark.parametrize(
+    ("rows", "filters", "expected"), [case[1:] for case in CASES], ids=[c[0] for c in CASES]
+)
+def test_compute(rows: Rows, filters: Filters, expected: dict[str, Any]) -> None:
+    document = compute(rows, filters=filters, agency_names=NAMES, generated_at=NOON).to_dict()
+    for path, value in expected.items():
+        assert lookup(document, path) == value, path
+
+
+def test_top_items_by_reach_then_impressions_then_id() -> None:
+    a, b, c = post("a", "roads"), post("b", "roads"), post("c", "roads")
+    rows = Rows(
+        items=(item("a", "roads", a), item("b", "roads", b), item("c", "roads", c)),
+        snapshots={
+            a.delivery_id: measured(10, 1),
+            b.delivery_id: measured(10, 5),
+            c.delivery_id: measured(20, 0),
+        },
+    )
+    report = compute(rows, top=2, generated_at=NOON)
+    assert [i.item_id for i in report.top_items] == ["c", "b"]
+
+
+def test_calendar_writes_days_and_filters() -> None:
+    rows = Rows(items=(item("a", "roads"),))
+    jalali = compute(rows, filters=Filters(since=date(2025, 3, 21)), generated_at=NOON).to_dict()
+    gregorian = compute(
+        rows, filters=Filters(since=date(2025, 3, 21)), calendar="gregorian", generated_at=NOON
+    )
+    assert (
+        jalali["filters"]["since"] == "1404-01-01" and jalali["top_items"][0]["received_date"] == "1404-01-01"
+    )
+    assert gregorian.to_dict()["top_items"][0]["received_date"] == "2025-03-21"
+    assert gregorian.calendar == "gregorian"
+
+
+def test_the_json_keys_are_those_of_docs_report_md() -> None:
+    document = compute(AMPLIFIED, generated_at=NOON).to_dict()
+    assert list(document) == [
+        "schema", "generated_at", "calendar", "filters", "totals", "agencies", "matrix", "platforms", "top_items"
+    ]  # fmt: skip
+    assert document["schema"] == "hamafza.report/1"
+    assert set(document["totals"]) == {
+        "items", "own_posts", "amplifications", "failed", "impressions", "likes", "reposts", "replies", "quotes",
+        "potential_reach", "amplification_reach", "isolated_items", "isolation", "measured_posts", "unmeasured_posts",
+    }  # fmt: skip
+    assert set(document["agencies"][0]) == {
+        "agency", "name", "items", "own_posts", "own_posts_total", "amplifications_received",
+        "amplifications_given", "engagement", "own_potential_reach", "potential_reach", "isolated_items",
+        "isolation", "failed",
+    }  # fmt: skip
+    assert set(document["platforms"][0]) == {
+        "platform", "title", "accounts", "own_posts", "amplifications", "impressions", "likes", "reposts",
+        "replies", "quotes", "potential_reach",
+    }  # fmt: skip
+    assert set(document["top_items"][0]) == {
+        "item_id", "agency", "name", "campaign", "text", "received_at", "received_date", "platforms",
+        "own_posts", "amplifications", "amplified_by", "potential_reach", "impressions", "likes", "reposts",
+        "replies", "quotes",
+    }  # fmt: skip
