@@ -6,7 +6,8 @@ Control endpoints (JSON):
   "status"?: 503, "reset_seconds"?: 2, "times"?: 1, "path"?: "/2/tweets"}`: the next `times` matching
   write requests fail that way (`drop` carries the request out, then drops the connection unanswered);
 - `DELETE /_sandbox/faults`; `POST /_sandbox/latency` `{"platform": "x", "ms": 200}`;
-- `POST /_sandbox/reset` forgets posts, faults and latency.
+- `POST /_sandbox/reset` forgets posts, faults and latency;
+- `GET /_sandbox/media/{name}` media files, as an agency's CMS serves them (see `media_files`).
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import itertools
 import pkgutil
 import time
 from abc import ABC, abstractmethod
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal
 
 from aiohttp import web
+
+from sandbox.media_files import media_routes
 
 FaultKind = Literal["error", "rate_limit", "auth", "drop"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -112,6 +115,7 @@ class Sandbox:
         self.posts: list[SandboxPost] = []
         self.faults: dict[str, deque[Fault]] = {}
         self.latency_ms: dict[str, float] = {}
+        self.media_requests: Counter[str] = Counter()  # requests for media files, by path
         # Ids increase across platforms and restarts of a fake, like snowflakes do.
         self.ids = itertools.count(int(time.time() * 1000) * 1000)
         self.fakes = {
@@ -171,6 +175,7 @@ class Sandbox:
                 web.post("/_sandbox/latency", self._set_latency),
                 web.post("/_sandbox/reset", self._reset),
                 web.get("/_sandbox/health", self._health),
+                *media_routes(self),
             ]
         )
         for name, fake in self.fakes.items():
@@ -207,6 +212,7 @@ class Sandbox:
         self.posts.clear()
         self.faults.clear()
         self.latency_ms.clear()
+        self.media_requests.clear()
         return web.json_response({"ok": True})
 
     async def _health(self, request: web.Request) -> web.Response:

@@ -29,6 +29,7 @@ from services.pipeline import amplify, deliver, fanout
 from services.pipeline.budget import AccountBudget
 from services.pipeline.consumer import InFlight, consume, ensure_group
 from services.pipeline.ledger import Ledger
+from services.pipeline.media import MediaStep
 from services.pipeline.scheduler import Scheduler
 from services.runtime import Runtime, Settings
 
@@ -217,13 +218,14 @@ def build_workers(
         )
 
     in_flight: InFlight | None = None
+    media = MediaStep(runtime)  # one media fetcher and store for fan-out and deliver
     if "fanout" in chosen:
-        wire(keys.items, fanout.GROUP, fanout.FanOut(runtime, ledger).handle)
+        wire(keys.items, fanout.GROUP, fanout.FanOut(runtime, ledger, media).handle)
     if "deliver" in chosen:
         budget = AccountBudget(
             runtime.redis, runtime.redis_url, settings.prefix, runtime.adapters, runtime.network
         )
-        worker = deliver.Deliver(runtime, ledger, budget)
+        worker = deliver.Deliver(runtime, ledger, budget, media)
         in_flight = worker.in_flight
         for platform in runtime.adapters:
             wire(keys.deliveries(platform), deliver.GROUP, worker.handle)

@@ -40,6 +40,10 @@ class Keys:
     def item_deliveries(self, item_id: str) -> str:
         return f"{self.prefix}:item:{item_id}:deliveries"
 
+    def media(self, item_id: str, url_digest: str) -> str:
+        """A hash: one media URL of an item as fetched (type, size, bytes or why it was refused); TTL."""
+        return f"{self.prefix}:media:{item_id}:{url_digest}"
+
     def pause(self, platform: str, agency: str) -> str:
         return f"{self.prefix}:pause:{platform}:{agency}"
 

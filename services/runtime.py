@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import socket
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -42,6 +42,9 @@ class Settings:
     janitor_interval_seconds: float = 60.0
     startup_wait_seconds: float = 120.0  # how long a starting worker waits for Redis to answer
     drain_seconds: float = 30.0  # on SIGTERM, how long platform calls in flight may take to finish
+    media_max_bytes: int = 50 * 1024 * 1024  # one media file fetched and kept for in-flight work
+    media_ttl_seconds: float = 6 * 3600.0  # how long fetched media wait in Redis for retries and copies
+    media_fetch_timeout_seconds: float = 20.0  # one media download, redirects included
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -65,6 +68,8 @@ class Runtime:
     redis: Redis
     redis_url: str
     consumer: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    # Other things to release on shutdown (HTTP sessions of the services), called after the adapters'.
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def keys(self) -> Keys:
@@ -76,6 +81,8 @@ class Runtime:
     async def aclose(self) -> None:
         for adapter in self.adapters.values():
             await adapter.aclose()
+        for close in self.closers:
+            await close()
 
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:

@@ -22,7 +22,7 @@ ADAPTERS = load_adapters()
 DEMO = parse_network(
     yaml.safe_load(resources.files("services.demo").joinpath("network.yaml").read_text(encoding="utf-8")),
     ADAPTERS,
-    environ={**os.environ, "SANDBOX_URL": "http://127.0.0.1:9"},
+    environ={**os.environ, "SANDBOX_URL": "http://127.0.0.1:9", "SANDBOX_HOST": "127.0.0.1:9"},
 )
 
 

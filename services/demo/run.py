@@ -13,6 +13,7 @@ import os
 import time
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from redis.asyncio import Redis
@@ -67,11 +68,15 @@ async def run_demo(preferred_redis: str | None, *, verbose: bool, console: Conso
 
 async def _run(url: str, sandbox_url: str, sandbox_posts: list[Any], console: Console) -> int:
     document = yaml.safe_load(_sample("network.yaml"))
-    network = parse_network(document, load_adapters(), environ={**os.environ, "SANDBOX_URL": sandbox_url})
+    # The sandbox also plays the agencies' CMS: media URLs point at it, and `media.allow_hosts` names
+    # exactly its host:port (it is on 127.0.0.1, which Hamafza otherwise never fetches from).
+    sandbox_host = urlsplit(sandbox_url).netloc
+    environ = {**os.environ, "SANDBOX_URL": sandbox_url, "SANDBOX_HOST": sandbox_host}
+    network = parse_network(document, load_adapters(), environ=environ)
     settings = Settings(prefix=PREFIX, scheduler_interval_seconds=0.1, backoff_base_seconds=0.5)
     runtime = build_runtime(network, url, settings)
     await _clear(runtime.redis, PREFIX)
-    items: list[dict[str, Any]] = json.loads(_sample("items.json"))
+    items: list[dict[str, Any]] = json.loads(_sample("items.json").replace("${SANDBOX_URL}", sandbox_url))
     workers = build_workers(runtime)
     await workers.start()
     started = time.monotonic()

@@ -9,6 +9,7 @@ platform, and a dead letter `unconfirmed` where it cannot tell — never a blind
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from adapters import (
     AmbiguousError,
     AuthError,
     CannotReconcile,
+    MediaFile,
     PermanentError,
     Posted,
     RateLimitedError,
@@ -32,6 +34,7 @@ from services.pipeline.budget import AccountBudget
 from services.pipeline.consumer import Entry, InFlight
 from services.pipeline.fanout import describe_validation
 from services.pipeline.ledger import Ledger, backoff_seconds
+from services.pipeline.media import MediaStep
 from services.runtime import BadEntry, Runtime, decode_entry, now, preview
 
 GROUP = "deliver"
@@ -40,10 +43,17 @@ log = get_logger("hamafza.deliver")
 
 
 class Deliver:
-    def __init__(self, runtime: Runtime, ledger: Ledger, budget: AccountBudget | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        ledger: Ledger,
+        budget: AccountBudget | None = None,
+        media: MediaStep | None = None,
+    ) -> None:
         self.runtime = runtime
         self.ledger = ledger
         self.budget = budget
+        self.media = media or MediaStep(runtime)
         self.in_flight = InFlight(self.handle_entry, "deliver.failed", runtime.settings.max_in_flight)
         self.handle = self.in_flight.handle
 
@@ -93,6 +103,11 @@ class Deliver:
     async def _deliver(
         self, delivery: Delivery, entry: Entry, account: Account, adapter: Adapter[Any]
     ) -> None:
+        # Media first: bytes from the media step's store (fetched once per item), or why not.
+        media = await self.media.files_for(delivery, adapter)
+        if isinstance(media, str):
+            await self._dead(delivery, entry, DeadReason.MEDIA_REJECTED, media)
+            return
         # The budget first, so that the claim is followed by nothing but the call: a worker killed
         # between the two leaves a delivery that must be reconciled, though it was never sent.
         wait_until = await self.budget.take(delivery) if self.budget is not None else None
@@ -133,7 +148,7 @@ class Deliver:
             return
         try:
             async with asyncio.timeout(adapter.timeout_seconds + 5):
-                posted = await self._call(delivery, account, adapter)
+                posted = await self._call(delivery, account, adapter, media)
         except RateLimitedError as error:
             pause_until = max(error.reset_at, now() + timedelta(seconds=1))
             await self.ledger.reschedule(
@@ -176,12 +191,14 @@ class Deliver:
         else:
             await self._posted(delivery, entry, posted)
 
-    async def _call(self, delivery: Delivery, account: Account, adapter: Adapter[Any]) -> Posted:
+    async def _call(
+        self, delivery: Delivery, account: Account, adapter: Adapter[Any], media: Sequence[MediaFile]
+    ) -> Posted:
         if delivery.action is Action.PUBLISH:
-            return await adapter.publish(account.credentials, delivery)
+            return await adapter.publish(account.credentials, delivery, media)
         if delivery.source is None:
             raise PermanentError("an amplification without the post it amplifies")
-        return await adapter.amplify(account.credentials, delivery, delivery.source)
+        return await adapter.amplify(account.credentials, delivery, delivery.source, media)
 
     async def _posted(self, delivery: Delivery, entry: Entry, posted: Posted) -> None:
         post = PostRef(

@@ -12,6 +12,7 @@ from schemas import Action, DeadLetter, DeadReason, Delivery, Item
 from services.logs import get_logger
 from services.pipeline.consumer import Entry, each_entry
 from services.pipeline.ledger import Ledger
+from services.pipeline.media import MediaStep
 from services.runtime import BadEntry, Runtime, decode_entry, encode, epoch_ms, now, payload_of, preview
 
 GROUP = "fanout"
@@ -27,9 +28,10 @@ def describe_validation(error: ValidationError) -> str:
 
 
 class FanOut:
-    def __init__(self, runtime: Runtime, ledger: Ledger) -> None:
+    def __init__(self, runtime: Runtime, ledger: Ledger, media: MediaStep | None = None) -> None:
         self.runtime = runtime
         self.ledger = ledger
+        self.media = media or MediaStep(runtime)
 
         self.handle = each_entry(self.handle_entry, "fanout.failed")
 
@@ -140,6 +142,17 @@ class FanOut:
                 continue
             deliveries.append(delivery.model_copy(update={"text": text}))
 
+        if item.media and deliveries:
+            # Fetched once here for every platform (and, from the store, for partners' copies later).
+            media_refusals = await self.media.prepare(
+                item.id, item.media, [runtime.adapters[delivery.platform] for delivery in deliveries]
+            )
+            refusals += [
+                (delivery, DeadReason.MEDIA_REJECTED, media_refusals[delivery.platform])
+                for delivery in deliveries
+                if delivery.platform in media_refusals
+            ]
+            deliveries = [delivery for delivery in deliveries if delivery.platform not in media_refusals]
         item_json = item.model_dump_json(exclude_none=True)  # what a replay fans out again
         moment = now()
         item_fields: dict[FieldT, EncodableT] = {
