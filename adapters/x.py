@@ -1,8 +1,10 @@
 """X (Twitter) through tweepy's `AsyncClient`, with OAuth 1.0a user context.
 
-Text only: tweepy 4.17's `Client`/`AsyncClient` has no media upload (X moved uploads to the v2
-media endpoints, which tweepy does not wrap), so `media_limit` is 0 and a delivery's media are not
-sent. Links still unfurl into cards on X.
+Pictures (up to 4, with alt text) or one GIF or video go up first through X's v2 media upload
+(`adapters.x_media`, as tweepy has none) and ride on the tweet as `media.media_ids`.
+Amplification is a retweet. A quote-post is supported for accounts whose plan still has it
+(Enterprise: X took quotes off self-serve tiers in 2026-04), never a default; likes are never
+automated (X requires them to be user-initiated).
 
 `AsyncClient` hard-codes `https://api.twitter.com`; every request goes through one aiohttp session
 per adapter whose client middleware moves it onto `api_base` (the sandbox, or a proxy), path prefix
@@ -20,48 +22,32 @@ import html
 import unicodedata
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
-from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import aiohttp
 import twitter_text
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from tweepy import (
-    BadRequest,
-    Forbidden,
-    HTTPException,
-    NotFound,
-    TooManyRequests,
-    TwitterServerError,
-    Unauthorized,
-)
 from tweepy.asynchronous import AsyncClient
 from yarl import URL
 
 from adapters import register
 from adapters.base import (
     Adapter,
-    AmbiguousError,
-    AuthError,
     CannotReconcile,
-    DeliveryError,
     Engagement,
     LazySession,
     MediaFile,
-    PermanentError,
+    MediaKind,
     Posted,
-    RateLimitedError,
-    RetryableError,
 )
+from adapters.x_errors import AlreadyRetweeted, DuplicateContent, translate
+from adapters.x_media import XMediaUpload
 from schemas import Action, Delivery, PostRef
 
 X_HOST = "https://api.twitter.com"
 TWEET_URL = "https://x.com/i/web/status/{id}"
-DEFAULT_RATE_WINDOW = timedelta(minutes=15)
 # X's user timeline endpoint returns at most 100 tweets a page; reconcile looks no further back.
 RECENT_TWEETS = 100
-# 403s that mean the app or token lacks a permission: a person fixes those, as with a 401.
-PERMISSION_PROBLEMS = ("/oauth1-permissions", "/client-forbidden", "/unsupported-authentication")
 
 
 class XCredentials(BaseModel):
@@ -91,14 +77,6 @@ class XCredentials(BaseModel):
         return self.access_token.partition("-")[0]
 
 
-class _DuplicateContent(PermanentError):
-    """X refused identical text from the same account: our earlier attempt probably went out."""
-
-
-class _AlreadyRetweeted(PermanentError):
-    """X refused a second retweet of the same tweet: our earlier attempt went out."""
-
-
 @register
 class XAdapter(Adapter[XCredentials]):
     """Publish, retweet and quote on X; reconcile a lost publish or quote from the user timeline."""
@@ -111,7 +89,14 @@ class XAdapter(Adapter[XCredentials]):
     text_limit: ClassVar[int] = 280
     # POST /2/tweets: 100 requests per 15 minutes per user (developer.x.com, 2025).
     rate_limit: ClassVar[str | None] = "100/15 minutes"
-    media_limit: ClassVar[int] = 0
+    # docs.x.com media best practices: up to 4 images of 5 MB (JPEG, PNG, WebP; GIF up to 15 MB, one
+    # a post), or one video of up to 512 MB.
+    media_limit: ClassVar[int] = 4
+    media_kinds: ClassVar[frozenset[MediaKind]] = frozenset({"image", "video"})
+    media_max_bytes: ClassVar[Mapping[MediaKind, int]] = {
+        "image": 5 * 1024 * 1024,
+        "video": 512 * 1024 * 1024,
+    }
     secret_fields: ClassVar[frozenset[str]] = frozenset(
         {"consumer_key", "consumer_secret", "access_token", "access_token_secret"}
     )
@@ -143,9 +128,10 @@ class XAdapter(Adapter[XCredentials]):
     async def publish(
         self, credentials: XCredentials, delivery: Delivery, media: Sequence[MediaFile] = ()
     ) -> Posted:
+        media_ids = await self._upload(credentials, media) if media else None
         try:
-            return await self._tweet(credentials, delivery.text)
-        except _DuplicateContent:
+            return await self._tweet(credentials, delivery.text, media_ids=media_ids)
+        except DuplicateContent:
             return await self._already_posted(credentials, delivery)
 
     async def amplify(
@@ -154,12 +140,12 @@ class XAdapter(Adapter[XCredentials]):
         if delivery.action == Action.QUOTE:
             try:
                 return await self._tweet(credentials, delivery.text, quote_tweet_id=source.post_id)
-            except _DuplicateContent:
+            except DuplicateContent:
                 return await self._already_posted(credentials, delivery)
         if delivery.action == Action.REPOST:
             # X gives a retweet no id of its own in v2; one retweet per source per account makes this unique.
             # "Already retweeted" means an earlier attempt of ours went through: the same success.
-            with suppress(_AlreadyRetweeted):
+            with suppress(AlreadyRetweeted):
                 await self._call(credentials, lambda client: client.retweet(source.post_id, user_auth=True))
             return Posted(post_id=f"rt-{source.post_id}", url=TWEET_URL.format(id=source.post_id))
         return await super().amplify(credentials, delivery, source)
@@ -230,13 +216,30 @@ class XAdapter(Adapter[XCredentials]):
 
     # --- plumbing --------------------------------------------------------------------------------
 
-    async def _tweet(self, credentials: XCredentials, text: str, quote_tweet_id: str | None = None) -> Posted:
+    async def _tweet(
+        self,
+        credentials: XCredentials,
+        text: str,
+        quote_tweet_id: str | None = None,
+        media_ids: list[str] | None = None,
+    ) -> Posted:
         response = await self._call(
             credentials,
-            lambda client: client.create_tweet(text=text, quote_tweet_id=quote_tweet_id, user_auth=True),
+            lambda client: client.create_tweet(
+                text=text, quote_tweet_id=quote_tweet_id, media_ids=media_ids, user_auth=True
+            ),
         )
         tweet_id = str(response.data["id"])
         return Posted(post_id=tweet_id, url=TWEET_URL.format(id=tweet_id))
+
+    async def _upload(self, credentials: XCredentials, media: Sequence[MediaFile]) -> list[str]:
+        keys = (
+            credentials.consumer_key,
+            credentials.consumer_secret,
+            credentials.access_token,
+            credentials.access_token_secret,
+        )
+        return await XMediaUpload(X_HOST, self._http.get, self.timeout_seconds).upload(keys, media)
 
     async def _already_posted(self, credentials: XCredentials, delivery: Delivery) -> Posted:
         existing = await self.reconcile(credentials, delivery)
@@ -308,94 +311,3 @@ def comparable(text: str) -> str:
         start, end = url["indices"]
         text = f"{text[:start]}\x00{text[end:]}"
     return " ".join(text.split())
-
-
-async def translate(error: Exception, write: bool = True) -> DeliveryError | None:
-    """The typed error for what tweepy or aiohttp raised; None for anything that is not a platform call.
-
-    `write` says whether the request could have changed something on X: a lost response to a write is
-    ambiguous, a lost response to a read merely retryable. Messages quote X's own explanation and the
-    status, never the request, so no credential reaches them.
-    """
-    if isinstance(error, HTTPException):
-        return await _translate_http(error)
-    if isinstance(error, aiohttp.ContentTypeError):
-        return _translate_unparsable(error, write)
-    if isinstance(error, aiohttp.ClientConnectorError):
-        return RetryableError(f"could not connect to X at {error.host}:{error.port}; nothing was sent")
-    if isinstance(error, aiohttp.ConnectionTimeoutError):
-        return RetryableError("timed out connecting to X; nothing was sent")
-    if isinstance(error, aiohttp.InvalidURL):
-        return RetryableError("the X API address is not a valid URL; nothing was sent")
-    if isinstance(error, TimeoutError | aiohttp.ClientError):
-        what = f"{type(error).__name__} after the request was sent"
-        if write:
-            return AmbiguousError(f"X may or may not have carried out the request ({what})")
-        return RetryableError(f"reading from X failed ({what})")
-    return None
-
-
-async def _translate_http(error: HTTPException) -> DeliveryError:
-    status = error.response.status
-    detail = "; ".join(str(message) for message in error.api_messages) or str(error.response.reason)
-    said = f"X answered {status}: {detail}"
-    if isinstance(error, TooManyRequests):
-        return RateLimitedError(said, reset_at=_reset_at(error.response.headers))
-    if isinstance(error, Unauthorized):
-        return AuthError(f"{said} (renew the account's tokens)")
-    if isinstance(error, Forbidden):
-        if any("duplicate content" in str(message) for message in error.api_messages):
-            return _DuplicateContent(said)
-        if any("already retweeted" in str(message) for message in error.api_messages):
-            return _AlreadyRetweeted(said)
-        problem_type = str((await _problem_body(error)).get("type", ""))
-        if problem_type.endswith(PERMISSION_PROBLEMS):
-            return AuthError(f"{said} (give the X app read and write permission, then renew the tokens)")
-        return PermanentError(said)
-    if isinstance(error, TwitterServerError):
-        return RetryableError(said)
-    if isinstance(error, BadRequest | NotFound):
-        return PermanentError(said)
-    return RetryableError(said) if status >= 500 else PermanentError(said)
-
-
-def _translate_unparsable(error: aiohttp.ContentTypeError, write: bool) -> DeliveryError:
-    """A response that is not JSON: a proxy's error page, or a success X garbled."""
-    said = f"X answered {error.status} with a body that is not JSON"
-    if 200 <= error.status < 300:
-        return AmbiguousError(said) if write else RetryableError(said)
-    if error.status == 401:
-        return AuthError(said)
-    if error.status == 429:
-        return RateLimitedError(said, reset_at=datetime.now(UTC) + DEFAULT_RATE_WINDOW)
-    if error.status >= 500:
-        return RetryableError(said)
-    return PermanentError(said)
-
-
-async def _problem_body(error: HTTPException) -> dict[str, Any]:
-    # tweepy keeps only `errors[]` and `detail`; the problem type survives in neither, so reread it.
-    try:
-        parsed = await error.response.json(content_type=None)
-    except (ValueError, aiohttp.ClientError):
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
-
-
-def _reset_at(headers: Any) -> datetime:
-    """When the account may post again: the latest reset among the windows X says are exhausted."""
-    now = datetime.now(UTC)
-    resets = [_epoch(headers.get("x-rate-limit-reset"))]
-    for window in ("x-user-limit-24hour", "x-app-limit-24hour"):
-        if headers.get(f"{window}-remaining") == "0":
-            resets.append(_epoch(headers.get(f"{window}-reset")))
-    known = [reset for reset in resets if reset is not None]
-    if not known:
-        return now + DEFAULT_RATE_WINDOW
-    return max(*known, now)
-
-
-def _epoch(value: str | None) -> datetime | None:
-    if value is None or not value.strip().isdigit():
-        return None
-    return datetime.fromtimestamp(int(value), UTC)

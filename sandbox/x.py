@@ -13,11 +13,9 @@ response (tweepy's rate-limit handling spins without that header).
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 import time
-import uuid
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
@@ -25,19 +23,22 @@ import twitter_text
 from aiohttp import web
 
 from sandbox.server import Fake, Sandbox, SandboxPost, register_fake
+from sandbox.x_media import XMedia
+from sandbox.x_problems import (
+    INVALID_REQUEST,
+    TOO_MANY_REQUESTS,
+    XProblem,
+    forbidden,
+    invalid,
+    json_response,
+    not_found,
+    unauthorized,
+)
 
 TWEET_URL = "https://x.com/i/web/status/{id}"
-INVALID_REQUEST = "https://api.twitter.com/2/problems/invalid-request"
-NOT_FOUND = "https://api.twitter.com/2/problems/resource-not-found"
 DUPLICATE_CONTENT = "You are not allowed to create a Tweet with duplicate content."
 ALREADY_RETWEETED = "You have already retweeted this Tweet."
 NOT_PERMITTED = "You are not permitted to perform this action."
-TOO_MANY_REQUESTS = {
-    "title": "Too Many Requests",
-    "detail": "Too Many Requests",
-    "type": "about:blank",
-    "status": 429,
-}
 WINDOW_SECONDS = 15 * 60
 READ_LIMIT = 900
 
@@ -55,16 +56,6 @@ _REASONS = {
 }
 
 
-class XProblem(Exception):
-    """An X error response, raised from deep inside a handler and rendered by `_guard`."""
-
-    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        super().__init__(body.get("detail", ""))
-        self.status = status
-        self.body = body
-        self.headers = headers or {}
-
-
 @register_fake
 class XFake(Fake):
     """Tweets, quotes, retweets, metrics and a user's timeline, with X's limits and refusals."""
@@ -76,6 +67,7 @@ class XFake(Fake):
         # X documents 100 tweets and 50 retweets per user per 15 minutes; tests lower these for 429s.
         self.tweet_limit = tweet_limit
         self.retweet_limit = retweet_limit
+        self.media = XMedia(self.next_id, self._user)
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -86,6 +78,7 @@ class XFake(Fake):
             web.get("/2/users/{user_id}/tweets", self._guard(self._user_tweets)),
             # After /2/users/me, which aiohttp matches first.
             web.get("/2/users/{user_id}", self._guard(self._get_user)),
+            *self.media.routes(self._guard),
         ]
 
     # --- error shapes ----------------------------------------------------------------------------
@@ -109,7 +102,7 @@ class XFake(Fake):
 
     def rate_limit_response(self, reset_seconds: float) -> web.Response:
         reset = math.ceil(time.time() + reset_seconds)
-        return self._json(
+        return json_response(
             429,
             TOO_MANY_REQUESTS,
             {
@@ -126,23 +119,23 @@ class XFake(Fake):
         body = await self._body(request)
         text = body.get("text")
         if not isinstance(text, str) or not text.strip():
-            raise self._invalid("text", str(text), "The `text` field is required and must not be empty.")
+            raise invalid("text", str(text), "The `text` field is required and must not be empty.")
+        media = body.get("media")
+        media_keys = self.media.attach(user_id, (media or {}).get("media_ids")) if media is not None else []
         parsed = twitter_text.parse_tweet(text)
         if not parsed.valid:
             # X answers an over-long tweet from a non-premium account with this bare 403.
-            raise XProblem(403, self._forbidden(NOT_PERMITTED))
+            raise XProblem(403, forbidden(NOT_PERMITTED))
         quoted = body.get("quote_tweet_id")
         if quoted is not None:
             if "media" in body or "poll" in body:
-                raise self._invalid(
+                raise invalid(
                     "quote_tweet_id", str(quoted), "quote_tweet_id is mutually exclusive with media and poll."
                 )
             if self._tweet(str(quoted)) is None:
-                raise self._invalid(
-                    "quote_tweet_id", str(quoted), f"The quoted Tweet {quoted} does not exist."
-                )
+                raise invalid("quote_tweet_id", str(quoted), f"The quoted Tweet {quoted} does not exist.")
         if any(post.text == text for post in self._tweets_by(user_id)):
-            raise XProblem(403, self._forbidden(DUPLICATE_CONTENT))
+            raise XProblem(403, forbidden(DUPLICATE_CONTENT))
         limit_headers = self._spend(user_id, ("publish", "quote"), self.tweet_limit)
 
         tweet_id = str(self.next_id())
@@ -153,26 +146,27 @@ class XFake(Fake):
             text=text,
             url=TWEET_URL.format(id=tweet_id),
             source_post_id=str(quoted) if quoted is not None else None,
+            media=media_keys,
         )
         data = {"id": tweet_id, "text": text, "edit_history_tweet_ids": [tweet_id]}
         headers = {**limit_headers, "location": f"https://api.twitter.com/2/tweets/{tweet_id}"}
-        return self._json(201, {"data": data}, headers)
+        return json_response(201, {"data": data}, headers)
 
     async def _retweet(self, request: web.Request) -> web.Response:
         user_id = self._user(request)
         if request.match_info["user_id"] != user_id:
-            raise XProblem(403, self._forbidden(NOT_PERMITTED))
+            raise XProblem(403, forbidden(NOT_PERMITTED))
         body = await self._body(request)
         tweet_id = str(body.get("tweet_id", ""))
         if not tweet_id.isdigit():
-            raise self._invalid("tweet_id", tweet_id, "The `tweet_id` field must be a numeric Tweet id.")
+            raise invalid("tweet_id", tweet_id, "The `tweet_id` field must be a numeric Tweet id.")
         if self._tweet(tweet_id) is None:
-            raise XProblem(404, self._not_found(tweet_id, "tweet_id"))
+            raise XProblem(404, not_found(tweet_id, "tweet_id"))
         if any(
             post.action == "retweet" and post.account == user_id and post.source_post_id == tweet_id
             for post in self.sandbox.posts_on(self.platform)
         ):
-            raise XProblem(403, self._forbidden(ALREADY_RETWEETED))
+            raise XProblem(403, forbidden(ALREADY_RETWEETED))
         limit_headers = self._spend(user_id, ("retweet",), self.retweet_limit)
         retweet_id = str(self.next_id())
         self.record(
@@ -182,22 +176,20 @@ class XFake(Fake):
             url=TWEET_URL.format(id=tweet_id),
             source_post_id=tweet_id,
         )
-        return self._json(200, {"data": {"retweeted": True}}, limit_headers)
+        return json_response(200, {"data": {"retweeted": True}}, limit_headers)
 
     async def _get_tweets(self, request: web.Request) -> web.Response:
         self._reader(request)
         ids = [tweet_id for tweet_id in request.query.get("ids", "").split(",") if tweet_id]
         if not ids or len(ids) > 100:
-            raise self._invalid(
-                "ids", request.query.get("ids", ""), "`ids` takes 1 to 100 comma-separated ids."
-            )
+            raise invalid("ids", request.query.get("ids", ""), "`ids` takes 1 to 100 comma-separated ids.")
         fields = self._fields(request)
         found: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         for tweet_id in ids:
             post = self._tweet(tweet_id)
             if post is None:
-                errors.append(self._not_found(tweet_id, "ids"))
+                errors.append(not_found(tweet_id, "ids"))
             else:
                 found.append(self._tweet_json(post, fields))
         body: dict[str, Any] = {}
@@ -205,14 +197,14 @@ class XFake(Fake):
             body["data"] = found
         if errors:
             body["errors"] = errors
-        return self._json(200, body, self._read_headers())
+        return json_response(200, body, self._read_headers())
 
     async def _user_tweets(self, request: web.Request) -> web.Response:
         self._reader(request)
         user_id = request.match_info["user_id"]
         raw_max = request.query.get("max_results", "10")
         if not raw_max.isdigit() or not 5 <= int(raw_max) <= 100:
-            raise self._invalid("max_results", raw_max, "`max_results` must be a number between 5 and 100.")
+            raise invalid("max_results", raw_max, "`max_results` must be a number between 5 and 100.")
         fields = self._fields(request)
         newest_first = sorted(self._tweets_by(user_id), key=lambda post: int(post.post_id), reverse=True)
         page = newest_first[: int(raw_max)]
@@ -222,18 +214,18 @@ class XFake(Fake):
             body["data"] = [self._tweet_json(post, fields) for post in page]
             meta["newest_id"] = page[0].post_id
             meta["oldest_id"] = page[-1].post_id
-        return self._json(200, body, self._read_headers())
+        return json_response(200, body, self._read_headers())
 
     async def _me(self, request: web.Request) -> web.Response:
         user_id = self._user(request)
         data = {"id": user_id, "name": f"Sandbox user {user_id}", "username": f"sandbox_{user_id}"}
-        return self._json(200, {"data": data}, self._read_headers())
+        return json_response(200, {"data": data}, self._read_headers())
 
     async def _get_user(self, request: web.Request) -> web.Response:
         self._reader(request)
         user_id = request.match_info["user_id"]
         if not user_id.isdigit():
-            raise self._invalid("id", user_id, "The `id` query parameter value is not valid.")
+            raise invalid("id", user_id, "The `id` query parameter value is not valid.")
         data: dict[str, Any] = {
             "id": user_id,
             "name": f"Sandbox user {user_id}",
@@ -242,7 +234,7 @@ class XFake(Fake):
         fields = {field for field in request.query.get("user.fields", "").split(",") if field}
         if "public_metrics" in fields:
             data["public_metrics"] = self.user_metrics(user_id)
-        return self._json(200, {"data": data}, self._read_headers())
+        return json_response(200, {"data": data}, self._read_headers())
 
     def user_metrics(self, user_id: str) -> dict[str, int]:
         """Stable per user, so that reach figures computed from it are reproducible."""
@@ -271,12 +263,12 @@ class XFake(Fake):
         header = request.headers.get("Authorization", "")
         scheme, _, params = header.partition(" ")
         if scheme != "OAuth":
-            raise XProblem(401, self._unauthorized())
+            raise XProblem(401, unauthorized())
         # Signatures are not checked: tweepy signs the real host's URL, not the sandbox's.
         oauth = {key: unquote(value) for key, value in _OAUTH_PARAM.findall(params)}
         user_id, dash, rest = oauth.get("oauth_token", "").partition("-")
         if not (user_id.isdigit() and dash and rest and oauth.get("oauth_consumer_key")):
-            raise XProblem(401, self._unauthorized())
+            raise XProblem(401, unauthorized())
         return user_id
 
     def _reader(self, request: web.Request) -> None:
@@ -284,7 +276,7 @@ class XFake(Fake):
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer "):
             if not header.removeprefix("Bearer ").strip():
-                raise XProblem(401, self._unauthorized())
+                raise XProblem(401, unauthorized())
             return
         self._user(request)
 
@@ -294,7 +286,7 @@ class XFake(Fake):
         except ValueError:
             body = None
         if not isinstance(body, dict):
-            raise self._invalid("body", "", "The request body must be a JSON object.")
+            raise invalid("body", "", "The request body must be a JSON object.")
         return body
 
     def _spend(self, user_id: str, actions: tuple[str, ...], limit: int) -> dict[str, str]:
@@ -376,51 +368,7 @@ class XFake(Fake):
             "impression_count": impressions,
         }
 
-    def _unauthorized(self) -> dict[str, Any]:
-        return {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}
-
-    @staticmethod
-    def _forbidden(detail: str) -> dict[str, Any]:
-        return {"detail": detail, "type": "about:blank", "title": "Forbidden", "status": 403}
-
-    @staticmethod
-    def _invalid(parameter: str, value: str, message: str) -> XProblem:
-        return XProblem(
-            400,
-            {
-                "errors": [{"parameters": {parameter: [value]}, "message": message}],
-                "title": "Invalid Request",
-                "detail": "One or more parameters to your request was invalid.",
-                "type": INVALID_REQUEST,
-            },
-        )
-
-    @staticmethod
-    def _not_found(tweet_id: str, parameter: str) -> dict[str, Any]:
-        return {
-            "value": tweet_id,
-            "detail": f"Could not find tweet with {parameter}: [{tweet_id}].",
-            "title": "Not Found Error",
-            "resource_type": "tweet",
-            "parameter": parameter,
-            "resource_id": tweet_id,
-            "type": NOT_FOUND,
-        }
-
     def _problem(
         self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
     ) -> web.Response:
-        return self._json(status, body, {**self._read_headers(), **(headers or {})})
-
-    @staticmethod
-    def _json(status: int, body: dict[str, Any], headers: dict[str, str]) -> web.Response:
-        response = web.Response(
-            status=status,
-            text=json.dumps(body, ensure_ascii=False),
-            content_type="application/json",
-            charset="utf-8",
-            headers=headers,
-        )
-        response.headers["x-transaction-id"] = uuid.uuid4().hex[:16]
-        response.headers["api-version"] = "2.120"
-        return response
+        return json_response(status, body, {**self._read_headers(), **(headers or {})})
