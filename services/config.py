@@ -18,7 +18,7 @@ from limits import parse as parse_limit
 from pydantic import BaseModel, ValidationError
 
 from adapters import Adapter
-from schemas import AgencyConfig, NetworkConfig, NetworkFile
+from schemas import AgencyConfig, NetworkConfig, NetworkFile, PolicyMode
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -161,9 +161,54 @@ def parse_network(
                 problems.append(
                     f"{path}: {action!r} is not an amplification {platform} supports ({supported})"
                 )
+    for network_name, network in parsed.networks.items():
+        problems.extend(_policy_problems(network_name, network, accounts, adapters))
     if problems:
         raise ConfigError(problems, source)
     return Network(parsed, accounts, frozenset(secrets))
+
+
+def _policy_problems(
+    network_name: str,
+    network: NetworkConfig,
+    accounts: Mapping[tuple[str, str], Account],
+    adapters: Mapping[str, type[Adapter[Any]]],
+) -> list[str]:
+    """A policy that names strangers, or asks approvers no bot can reach, is refused before any start."""
+    problems: list[str] = []
+    path = f"networks.{network_name}.policy"
+    policy = network.policy
+    for partner, rules in policy.partners.items():
+        if partner not in network.members:
+            problems.append(f"{path}.partners.{partner}: not a member of this network")
+            continue
+        if rules.approver is None:
+            continue
+        platform = rules.approver.platform
+        adapter_class = adapters.get(platform)
+        if adapter_class is None or not adapter_class.can_ask:
+            askers = sorted(name for name, cls in adapters.items() if cls.can_ask)
+            problems.append(
+                f"{path}.partners.{partner}.approver.platform: {platform!r} cannot send approval "
+                f"requests (these can: {', '.join(askers) or 'none'})"
+            )
+        elif (partner, platform) not in accounts:
+            problems.append(
+                f"{path}.partners.{partner}.approver.platform: {partner} has no {platform} account "
+                "whose bot would send the request; add one under its accounts"
+            )
+    if policy.mode is PolicyMode.APPROVE:
+        missing = [
+            m
+            for m in network.members
+            if policy.for_partner(m).approver is None and policy.mode_of(m) is PolicyMode.APPROVE
+        ]
+        if missing:
+            problems.append(
+                f"{path}.mode: approve needs an approver for every partner that approves "
+                f"(policy.partners.<agency>.approver); missing for: {', '.join(missing)}"
+            )
+    return problems
 
 
 def load_network(path: str | Path, adapters: Mapping[str, type[Adapter[Any]]]) -> Network:

@@ -195,3 +195,94 @@ def test_released_amplifications_go_out_now_outside_quiet_hours_with_the_gap() -
         ("chat", NOW + timedelta(seconds=20)),
         ("other", NOW),
     ]
+
+
+# --- the policy section of the network file -------------------------------------------------------
+
+from typing import Any, ClassVar  # noqa: E402
+
+from services.config import ConfigError, parse_network  # noqa: E402
+from tests.support.memory_platform import MemoryPlatform  # noqa: E402
+
+
+class AskingPlatform(MemoryPlatform):
+    """A platform whose bots can send approval requests."""
+
+    platform: ClassVar[str] = "asking"
+    can_ask: ClassVar[bool] = True
+
+
+def network_file(
+    policy: dict[str, Any], ports_accounts: tuple[str, ...] = ("memory", "asking")
+) -> dict[str, Any]:
+    def accounts(names: tuple[str, ...]) -> dict[str, Any]:
+        return {name: {"handle": "h"} for name in names}
+
+    return {
+        "agencies": {
+            "roads": {"name": "راه", "accounts": accounts(("memory",))},
+            "ports": {"name": "بنادر", "accounts": accounts(ports_accounts)},
+            "rail": {"name": "راه‌آهن", "accounts": accounts(("memory",))},
+        },
+        "networks": {
+            "n": {"members": ["roads", "ports", "rail"], "amplify": {"memory": "forward"}, "policy": policy}
+        },
+    }
+
+
+REGISTRY = {"memory": MemoryPlatform, "asking": AskingPlatform}
+
+
+def problems_of(document: dict[str, Any]) -> list[str]:
+    try:
+        parse_network(document, REGISTRY)
+    except ConfigError as error:
+        return error.problems
+    return []
+
+
+def test_a_good_policy_passes_check_config() -> None:
+    good = {
+        "mode": "auto",
+        "partners": {"ports": {"mode": "approve", "approver": {"platform": "asking", "chat_id": 123456789}}},
+        "daily_cap": 20,
+        "quiet_hours": ["23:00", "07:00"],
+        "min_gap_seconds": 30,
+        "urgent": "auto",
+    }
+    assert problems_of(network_file(good)) == []
+    parsed = parse_network(network_file(good), REGISTRY).file.networks["n"].policy
+    assert parsed.for_partner("ports").approver is not None
+    assert parsed.for_partner("ports").approver.chat_id == "123456789"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("policy_section", "accounts", "expected"),
+    [
+        (
+            {"partners": {"water": {"mode": "off"}}},
+            ("memory",),
+            "networks.n.policy.partners.water: not a member",
+        ),
+        (
+            {"partners": {"ports": {"mode": "approve", "approver": {"platform": "memory", "chat_id": "1"}}}},
+            ("memory",),
+            "approver.platform: 'memory' cannot send approval requests (these can: asking)",
+        ),
+        (
+            {"partners": {"ports": {"mode": "approve", "approver": {"platform": "asking", "chat_id": "1"}}}},
+            ("memory",),
+            "ports has no asking account",
+        ),
+        ({"mode": "approve"}, ("memory",), "missing for: roads, ports, rail"),
+        ({"quiet_hours": ["25:00", "07:00"]}, ("memory",), "quiet_hours"),
+        ({"partners": {"ports": {"mode": "approve"}}}, ("memory",), "needs an approver"),
+        ({"mode": "sometimes"}, ("memory",), "networks.n.policy.mode"),
+        ({"daily_cap": -1}, ("memory",), "daily_cap"),
+    ],
+)
+def test_policy_mistakes_name_the_bad_key(
+    policy_section: dict[str, Any], accounts: tuple[str, ...], expected: str
+) -> None:
+    found = problems_of(network_file(policy_section, accounts))
+    assert any(expected in problem for problem in found), found
