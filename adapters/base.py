@@ -313,6 +313,10 @@ class Adapter(ABC, Generic[CredentialsT]):
         """The account's followers or channel members: its potential reach; None if unknown."""
         return None
 
+    def intent_url(self, source: PostRef) -> str | None:
+        """A link with which a person amplifies `source` by hand (the `intent` verb); None if none."""
+        return None
+
     # --- messages to people, and the account's update stream ----------------------------------------
 
     # Whether `ask` can send a message with buttons and `updates` returns the presses (approvals).

@@ -85,7 +85,13 @@ class XAdapter(Adapter[XCredentials]):
     title: ClassVar[str] = "ایکس (توییتر)"
     credentials_model: ClassVar[type[BaseModel]] = XCredentials
     default_api_base: ClassVar[str] = X_HOST
-    amplify_labels: ClassVar[Mapping[Action, str]] = {Action.REPOST: "retweet", Action.QUOTE: "quote"}
+    # `intent`: the partner's approver is sent X's web intent to repost by hand (likes are never
+    # automated, and X's 2026 policy wants reposts user-initiated where they are not informational).
+    amplify_labels: ClassVar[Mapping[Action, str]] = {
+        Action.REPOST: "retweet",
+        Action.QUOTE: "quote",
+        Action.INTENT: "intent",
+    }
     text_limit: ClassVar[int] = 280
     # POST /2/tweets: 100 requests per 15 minutes per user (developer.x.com, 2025).
     rate_limit: ClassVar[str | None] = "100/15 minutes"
@@ -134,9 +140,14 @@ class XAdapter(Adapter[XCredentials]):
         except DuplicateContent:
             return await self._already_posted(credentials, delivery)
 
+    def intent_url(self, source: PostRef) -> str | None:
+        return f"https://x.com/intent/retweet?tweet_id={source.post_id}"
+
     async def amplify(
         self, credentials: XCredentials, delivery: Delivery, source: PostRef, media: Sequence[MediaFile] = ()
     ) -> Posted:
+        if delivery.action == Action.INTENT:
+            raise PermanentError("an intent is sent to the partner's approver, never called on X")
         if delivery.action == Action.QUOTE:
             try:
                 return await self._tweet(credentials, delivery.text, quote_tweet_id=source.post_id)

@@ -232,7 +232,11 @@ def build_workers(
     background: list[Background] = []
     desk = ApprovalDesk(runtime)
     if "amplify" in chosen:
-        wire(keys.results, amplify.GROUP, amplify.Amplify(runtime, ledger, desk.request).handle)
+        wire(
+            keys.results,
+            amplify.GROUP,
+            amplify.Amplify(runtime, ledger, desk.request, desk.send_intent).handle,
+        )
         background.append(desk)  # expiry, unsent requests, what an approval still holds
     if "watch" in chosen:
         background.append(UpdateReader(runtime, [desk.on_update]))

@@ -18,7 +18,7 @@ from limits import parse as parse_limit
 from pydantic import BaseModel, ValidationError
 
 from adapters import Adapter
-from schemas import AgencyConfig, NetworkConfig, NetworkFile, PolicyMode
+from schemas import Action, AgencyConfig, NetworkConfig, NetworkFile, PolicyMode
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -196,6 +196,20 @@ def _policy_problems(
             problems.append(
                 f"{path}.partners.{partner}.approver.platform: {partner} has no {platform} account "
                 "whose bot would send the request; add one under its accounts"
+            )
+    for platform, word in network.amplify.items():
+        adapter_class = adapters.get(platform)
+        if adapter_class is None or adapter_class.action_for(word) is not Action.INTENT:
+            continue
+        missing = [
+            m
+            for m in network.members
+            if policy.for_partner(m).approver is None and policy.mode_of(m) is not PolicyMode.OFF
+        ]
+        if missing:
+            problems.append(
+                f"networks.{network_name}.amplify.{platform}: an intent is a link sent to the partner's "
+                f"approver (policy.partners.<agency>.approver); missing for: {', '.join(missing)}"
             )
     if policy.mode is PolicyMode.APPROVE:
         missing = [

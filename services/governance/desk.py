@@ -18,7 +18,7 @@ from datetime import datetime
 import jdatetime
 
 from adapters import ButtonPress, Choice, DeliveryError
-from schemas import Delivery
+from schemas import Approver, Delivery
 from services.governance.approvals import Approval, Approvals, ApprovalState, Decision
 from services.governance.gatekeeper import Gatekeeper, released
 from services.governance.policy import TEHRAN
@@ -123,6 +123,67 @@ class ApprovalDesk:
             await self.approvals.note_request(current.id, message_id)
             log.info(
                 "approval.requested", approval_id=current.id, partner=current.partner, item_id=current.item_id
+            )
+            return True
+        finally:
+            await self.runtime.redis.delete(lock)
+
+    async def send_intent(self, delivery: Delivery, approver: Approver) -> bool:
+        """Send the partner's approver a link to amplify by hand; recorded as `requested`, once."""
+        keys = self.runtime.keys
+        ledger = keys.ledger(delivery.id)
+        if await self.runtime.redis.hget(ledger, "state") is not None:
+            return False
+        adapter = self.runtime.adapters.get(delivery.platform)
+        asker = self.runtime.adapters.get(approver.platform)
+        account = self.runtime.network.account(delivery.agency, approver.platform)
+        url = adapter.intent_url(delivery.source) if adapter is not None and delivery.source else None
+        if url is None or asker is None or account is None:
+            log.warning("intent.cannot_send", delivery_id=delivery.id, approver_platform=approver.platform)
+            return False
+        lock = keys.approval_request_lock(delivery.id)
+        if not await self.runtime.redis.set(lock, self.runtime.consumer, nx=True, ex=120):
+            return False
+        try:
+            network = self.runtime.network
+            text = (
+                f"«{network.agencies[delivery.origin_agency].name}» در {adapter.title if adapter else ''} "
+                f"مطلبی منتشر کرده است. اگر «{network.agencies[delivery.agency].name}» می‌خواهد آن را "
+                "بازنشر کند، این پیوند را باز کنید و خودتان بازنشر را بزنید؛ هم‌افزا از طرف شما "
+                f"بازنشر نمی‌کند:\n{url}"
+            )
+            try:
+                message_id = await asker.ask(account.credentials, approver.chat_id, text, ())
+            except DeliveryError as error:
+                log.warning("intent.request_failed", delivery_id=delivery.id, detail=str(error))
+                return False
+            at = now().isoformat()
+            await self.runtime.redis.hset(
+                ledger,
+                mapping={"state": "requested", "url": url, "post_id": message_id, "requested_at": at},
+            )
+            await self.runtime.redis.xadd(
+                keys.approvals_events,
+                {
+                    "data": json.dumps(
+                        {
+                            "id": delivery.id,
+                            "kind": "intent",
+                            "item_id": delivery.item_id,
+                            "partner": delivery.agency,
+                            "origin_agency": delivery.origin_agency,
+                            "network": delivery.network,
+                            "platforms": [delivery.platform],
+                            "state": "requested",
+                            "url": url,
+                            "requested_at": at,
+                        },
+                        ensure_ascii=False,
+                    )
+                },
+            )
+            log.info(
+                "intent.requested", delivery_id=delivery.id, item_id=delivery.item_id, agency=delivery.agency
             )
             return True
         finally:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from schemas import AmplificationPolicy, Delivery, PolicyMode
+from schemas import Action, AmplificationPolicy, Approver, Delivery, PolicyMode
 from services.governance.approvals import Approval, Approvals, ApprovalState, HoldOutcome
 from services.governance.policy import Gate, after_quiet_hours, gate, skips_quiet_hours, staggered
 from services.pipeline.ledger import Ledger
@@ -34,6 +34,8 @@ class Placement:
     scheduled: list[tuple[Delivery, datetime]] = field(default_factory=list)
     held: list[tuple[Approval, Delivery]] = field(default_factory=list)
     refused: list[tuple[Delivery, str]] = field(default_factory=list)
+    # `intent` amplifications: a link for the partner's approver to amplify by hand.
+    intents: list[tuple[Delivery, Approver]] = field(default_factory=list)
 
 
 def place(
@@ -54,6 +56,15 @@ def place(
     for plan in planned:
         policy = policies[plan.network]
         delivery = plan.delivery
+        approver = policy.for_partner(delivery.agency).approver
+        if delivery.action is Action.INTENT and gate(policy, delivery.agency, urgent) is not Gate.OFF:
+            if approver is None:
+                placement.refused.append(
+                    (delivery, f"an intent needs {plan.network}.policy.partners.{delivery.agency}.approver")
+                )
+            else:
+                placement.intents.append((delivery, approver))
+            continue
         match gate(policy, delivery.agency, urgent):
             case Gate.OFF:
                 placement.refused.append((delivery, f"{delivery.agency} does not amplify in {plan.network}"))
@@ -142,22 +153,25 @@ class Gatekeeper:
             if value is not None
         }
 
-    async def admit(
-        self, planned: list[Planned], *, urgent: bool, now: datetime
-    ) -> tuple[list[tuple[Delivery, datetime]], list[tuple[Delivery, str]]]:
-        """What to schedule now (delivery, due) and what the policy refused (delivery, why)."""
+    async def admit(self, planned: list[Planned], *, urgent: bool, now: datetime) -> Placement:
+        """Holds what waits for approval; the placement's `scheduled` also gets what an earlier
+        approval already allows, and `held` keeps only what is waiting now."""
         self.requested = []
         if not planned:
-            return [], []
+            return Placement()
         last = await self.last_due((p.delivery.item_id, p.delivery.platform) for p in planned)
         placement = place(planned, self.policies(), urgent=urgent, now=now, last_due=last)
         scheduled = list(placement.scheduled)
+        waiting: list[tuple[Approval, Delivery]] = []
         for approval, delivery in placement.held:
             member = Ledger.scheduled_member(self.runtime.keys.deliveries(delivery.platform), delivery)
             outcome = await self.approvals.hold(approval, delivery.id, delivery.platform, member)
             match outcome:
                 case HoldOutcome.CREATED:
                     self.requested.append(approval)
+                    waiting.append((approval, delivery))
+                case HoldOutcome.HELD:
+                    waiting.append((approval, delivery))
                 case HoldOutcome.APPROVED:
                     policy = self.policies()[approval.network]
                     scheduled.extend(
@@ -165,9 +179,9 @@ class Gatekeeper:
                             [(delivery, approval.network)], policy, urgent=urgent, now=now, last_due=last
                         )
                     )
-                case HoldOutcome.HELD | HoldOutcome.CLOSED:
-                    pass
-        return scheduled, placement.refused
+                case HoldOutcome.CLOSED:
+                    placement.refused.append((delivery, f"the approval {approval.id} was already closed"))
+        return Placement(scheduled, waiting, placement.refused, placement.intents)
 
     def remember(self, pipe: Any, scheduled: list[tuple[Delivery, datetime]]) -> None:
         """Inside the caller's transaction: the latest due per item and platform, for later gaps."""

@@ -24,6 +24,8 @@ class DeliveryStatus:
     url: str | None
     reason: str | None
     attempts: int
+    decided_by: str | None = None  # an amplification held for approval: who decided, and when
+    decided_at: str | None = None
 
 
 async def item_deliveries(redis: Redis, keys: Keys, item_id: str) -> list[DeliveryStatus]:
@@ -33,9 +35,25 @@ async def item_deliveries(redis: Redis, keys: Keys, item_id: str) -> list[Delive
         for delivery_id in ids:
             pipe.hgetall(keys.ledger(delivery_id))
         rows: list[dict[bytes, bytes]] = await pipe.execute()
+    # Amplifications not yet in the ledger may be held for approval: their state is the approval's.
+    approvals: dict[str, dict[str, str]] = {}
+    waiting = [d for d, row in zip(ids, rows, strict=True) if not row]
+    if waiting:
+        async with redis.pipeline(transaction=False) as pipe:
+            for delivery_id in waiting:
+                _, agency, _, _ = delivery_id.rsplit("/", 3)
+                pipe.hmget(keys.approval(f"{item_id}.{agency}"), ["state", "decided_by", "decided_at"])
+            found: list[list[bytes | None]] = await pipe.execute()
+        for delivery_id, (state, by, at) in zip(waiting, found, strict=True):
+            if state is not None:
+                approvals[delivery_id] = {
+                    "state": state.decode(),
+                    "decided_by": by.decode() if by else "",
+                    "decided_at": at.decode() if at else "",
+                }
     statuses = []
     for delivery_id, row in zip(ids, rows, strict=True):
-        fields = {k.decode(): v.decode() for k, v in row.items()}
+        fields = {k.decode(): v.decode() for k, v in row.items()} or approvals.get(delivery_id, {})
         item, agency, platform, action = delivery_id.rsplit("/", 3)
         statuses.append(
             DeliveryStatus(
@@ -49,6 +67,8 @@ async def item_deliveries(redis: Redis, keys: Keys, item_id: str) -> list[Delive
                 url=fields.get("url") or None,
                 reason=fields.get("reason") or None,
                 attempts=int(fields.get("attempts", "0")),
+                decided_by=fields.get("decided_by") or None,
+                decided_at=fields.get("decided_at") or None,
             )
         )
     return statuses

@@ -16,7 +16,7 @@ import structlog
 from pydantic import ValidationError
 from redis.asyncio.client import Pipeline
 
-from schemas import Action, Delivery, DeliveryState, Result
+from schemas import Action, Approver, Delivery, DeliveryState, Result
 from services.governance.approvals import Approval, Approvals
 from services.governance.gatekeeper import Gatekeeper, Planned
 from services.logs import get_logger
@@ -32,17 +32,23 @@ async def _no_request(approval: Approval) -> None:
     """Without an approvals service in this process, its sweeper sends the request instead."""
 
 
+async def _no_intent(delivery: Delivery, approver: Approver) -> None:
+    """Intents are sent by the approvals desk; a process without one does not send them."""
+
+
 class Amplify:
     def __init__(
         self,
         runtime: Runtime,
         ledger: Ledger,
         on_approval_requested: Callable[[Approval], Awaitable[object]] = _no_request,
+        on_intent: Callable[[Delivery, Approver], Awaitable[object]] = _no_intent,
     ) -> None:
         self.runtime = runtime
         self.ledger = ledger
         self.gatekeeper = Gatekeeper(runtime, Approvals(runtime.redis, runtime.keys))
         self.on_approval_requested = on_approval_requested
+        self.on_intent = on_intent
 
         self.handle = each_entry(self.handle_entry, "amplify.failed")
 
@@ -110,9 +116,8 @@ class Amplify:
             for delivery, delay in self.plan(result)
         ]
         at = now()
-        admitted, refused = await self.gatekeeper.admit(
-            planned, urgent=result.delivery.priority == "urgent", now=at
-        )
+        placement = await self.gatekeeper.admit(planned, urgent=result.delivery.priority == "urgent", now=at)
+        admitted, refused = placement.scheduled, placement.refused
         refused_ids = {delivery.id for delivery, _ in refused}
 
         def fill(pipe: Pipeline) -> None:
@@ -131,12 +136,15 @@ class Amplify:
         await self.ledger.transaction.run(fill)
         for approval in self.gatekeeper.requested:
             await self.on_approval_requested(approval)
-        held_ids = {plan.delivery.id for plan in planned} - refused_ids - {d.id for d, _ in admitted}
+        for delivery, approver in placement.intents:
+            await self.on_intent(delivery, approver)
+        held_ids = {delivery.id for _, delivery in placement.held}
         outcomes: list[tuple[Delivery, str, dict[str, object]]] = [
             (d, "amplification.scheduled", {"in_seconds": round((due - at).total_seconds(), 1)})
             for d, due in admitted
         ]
         outcomes += [(d, "amplification.refused_by_policy", {"detail": why}) for d, why in refused]
+        outcomes += [(d, "amplification.intent_requested", {}) for d, _ in placement.intents]
         outcomes += [
             (p.delivery, "amplification.awaiting_approval", {}) for p in planned if p.delivery.id in held_ids
         ]
