@@ -38,6 +38,7 @@ from adapters.base import (
     LazySession,
     MediaFile,
     MediaKind,
+    PermanentError,
     Posted,
 )
 from adapters.x_errors import AlreadyRetweeted, DuplicateContent, translate
