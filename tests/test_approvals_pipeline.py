@@ -220,6 +220,7 @@ async def test_quiet_hours_hold_amplifications_until_the_window_ends_in_tehran(
     start = (now_in_tehran - timedelta(hours=1)).strftime("%H:%M")
     end = (now_in_tehran + timedelta(hours=2)).strftime("%H:%M")
     runtime = make_runtime(redis_url, prefix, {"quiet_hours": [start, end], "min_gap_seconds": 30})
+
     async def two_scheduled() -> bool:
         return int(await redis.zcard(runtime.keys.schedule)) == 2
 
