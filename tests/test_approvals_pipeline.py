@@ -235,3 +235,67 @@ async def test_quiet_hours_hold_amplifications_until_the_window_ends_in_tehran(
     assert len(dues) == 2
     assert abs((dues[0] - window_end).total_seconds()) < 61  # the window's end, to the minute
     assert (dues[1] - dues[0]).total_seconds() >= 30  # and the partners 30 s apart
+
+
+# --- deciding over HTTP with the approving agency's own token -------------------------------------
+
+from services.ingress.tokens import new_token, token_sha256  # noqa: E402
+from tests.support.api import api_client  # noqa: E402
+
+TOKENS = {name: new_token() for name in AGENCIES}
+
+
+def with_tokens(document: dict[str, Any]) -> dict[str, Any]:
+    for name, agency in document["agencies"].items():
+        agency["ingest"] = {"api_token_sha256": token_sha256(TOKENS[name])}
+    return document
+
+
+def auth(agency: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKENS[agency]}"}
+
+
+async def test_over_http_only_the_partner_sees_and_decides_its_approvals(
+    redis_url: str, prefix: str, redis: Redis
+) -> None:
+    registry: dict[str, Any] = {"memory": AskingMemory}
+    network = parse_network(with_tokens(network_document(APPROVE_PORTS)), registry)
+    settings = Settings(prefix=prefix, claim_idle_ms=300, scheduler_interval_seconds=0.05)
+    runtime = build_runtime(network, redis_url, settings, registry)
+    async with (
+        running(runtime, ["fanout", "deliver", "amplify", "scheduler"]) as workers,
+        api_client(runtime, 1 << 20) as http,
+    ):
+        await publish(runtime, redis, "tw-7")
+        await wait_idle(workers)
+        pending = await http.get("/v1/amplifications", params={"state": "pending"}, headers=auth("khz-ports"))
+        assert pending.status_code == 200
+        [approval] = pending.json()
+        assert (approval["id"], approval["state"], approval["origin_agency"]) == (
+            "tw-7.khz-ports",
+            "awaiting_approval",
+            "khz-roads",
+        )
+        # Another agency neither sees nor decides it.
+        assert (await http.get("/v1/amplifications", headers=auth("khz-rail"))).json() == []
+        stranger = await http.post("/v1/amplifications/tw-7.khz-ports/approve", headers=auth("khz-rail"))
+        assert stranger.status_code == 404
+        assert (await http.post("/v1/amplifications/tw-7.khz-ports/approve")).status_code == 401
+        bad = await http.post("/v1/amplifications/..%2F..%2Fx/approve", headers=auth("khz-ports"))
+        assert bad.status_code in (404, 422)
+        assert ("khz-ports", "forward") not in posts(runtime)
+
+        approved = await http.post("/v1/amplifications/tw-7.khz-ports/approve", headers=auth("khz-ports"))
+        assert approved.status_code == 200
+        assert (approved.json()["state"], approved.json()["changed"], approved.json()["decided_by"]) == (
+            "approved",
+            True,
+            "http:khz-ports",
+        )
+        again = await http.post("/v1/amplifications/tw-7.khz-ports/approve", headers=auth("khz-ports"))
+        assert (again.status_code, again.json()["changed"]) == (200, False)
+        contrary = await http.post("/v1/amplifications/tw-7.khz-ports/decline", headers=auth("khz-ports"))
+        assert contrary.status_code == 409 and "already approved" in contrary.json()["detail"]
+        await wait_for(lambda: _posted(runtime, "khz-ports"), what="the approved forward")
+        await wait_idle(workers)
+    assert posts(runtime).count(("khz-ports", "forward")) == 1

@@ -389,6 +389,9 @@ def create_app(state: ApiState | None = None) -> FastAPI:
     )
     app.state.hamafza = state
     app.include_router(router)
+    from services.ingress.approvals_api import router as approvals_router  # it builds on this module
+
+    app.include_router(approvals_router)
 
     @app.get("/asyncapi.json", include_in_schema=False)
     async def asyncapi() -> dict[str, Any]:
