@@ -11,12 +11,12 @@ import asyncio
 import json
 import os
 import time
+import uuid
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
-from redis.asyncio import Redis
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
@@ -46,12 +46,6 @@ def _sample(name: str) -> str:
     return resources.files("services.demo").joinpath(name).read_text(encoding="utf-8")
 
 
-async def _clear(redis: Redis, prefix: str) -> None:
-    keys = [key async for key in redis.scan_iter(match=f"{prefix}:*", count=1000)]
-    for start in range(0, len(keys), 500):
-        await redis.delete(*keys[start : start + 500])
-
-
 async def run_demo(preferred_redis: str | None, *, verbose: bool, console: Console) -> int:
     configure(level="INFO" if verbose else "CRITICAL")
     if not console.is_terminal:
@@ -73,9 +67,11 @@ async def _run(url: str, sandbox_url: str, sandbox_posts: list[Any], console: Co
     sandbox_host = urlsplit(sandbox_url).netloc
     environ = {**os.environ, "SANDBOX_URL": sandbox_url, "SANDBOX_HOST": sandbox_host}
     network = parse_network(document, load_adapters(), environ=environ)
-    settings = Settings(prefix=PREFIX, scheduler_interval_seconds=0.1, backoff_base_seconds=0.5)
+    # A prefix of its own per run: demos (or a demo and a test) sharing one Redis never collide.
+    prefix = f"{PREFIX}-{uuid.uuid4().hex[:8]}"
+    settings = Settings(prefix=prefix, scheduler_interval_seconds=0.1, backoff_base_seconds=0.5)
     runtime = build_runtime(network, url, settings)
-    await _clear(runtime.redis, PREFIX)
+    console.print(f"[bold]Keys[/bold] {prefix}:*")
     items: list[dict[str, Any]] = json.loads(_sample("items.json").replace("${SANDBOX_URL}", sandbox_url))
     workers = build_workers(runtime)
     await workers.start()
