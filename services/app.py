@@ -30,6 +30,7 @@ from services.pipeline.budget import AccountBudget
 from services.pipeline.consumer import InFlight, consume, ensure_group
 from services.pipeline.ledger import Ledger
 from services.pipeline.media import MediaStep
+from services.pipeline.schedule import Schedule
 from services.pipeline.scheduler import Scheduler
 from services.runtime import Runtime, Settings
 
@@ -245,9 +246,11 @@ def build_workers(
 
         reacher = reach.Reach(runtime)
         wire(keys.results, reach.GROUP, reacher.handle_results)
-        wire(reach.ReachKeys(keys.prefix).due, reach.GROUP, reacher.handle_due)
-    # The reach scheduler releases `hamafza:schedule` as before, and due reach snapshots too.
-    scheduler = _reach_scheduler(runtime, ledger) if "scheduler" in chosen else None
+        wire(keys.reach.due, reach.GROUP, reacher.handle_due)
+    scheduler: Scheduler | None = None
+    if "scheduler" in chosen:
+        scheduler = Scheduler(runtime, [Schedule(key) for key in keys.schedules])
+        background.append(janitor.Janitor(runtime))  # stream hygiene, where the scheduler runs
     api = _api_service(runtime, api_host, api_port) if "api" in chosen else None
     return Workers(runtime, broker, scheduler, streams, api, in_flight, background)
 
@@ -260,9 +263,3 @@ def _api_service(runtime: Runtime, host: str | None, port: int | None) -> ApiSer
         log.info("api.disabled", reason="no agency has an `ingest` section in the network file")
         return None
     return ApiService(runtime, host, port)
-
-
-def _reach_scheduler(runtime: Runtime, ledger: Ledger) -> Scheduler:
-    from services.reach.collect import ReachScheduler
-
-    return ReachScheduler(runtime, ledger)

@@ -1,4 +1,9 @@
-"""Every Redis key and stream name Hamafza uses, under one configurable prefix."""
+"""Every Redis key and stream name Hamafza uses, under one configurable prefix.
+
+Nothing else in the code builds a key: a new kind of state gets its method here, with a docstring that
+says what the key holds. A new kind of delayed work adds its sorted set to `schedules`, and the
+scheduler releases it with the others.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +38,46 @@ class Keys:
 
     def ledger(self, delivery_id: str) -> str:
         return f"{self.prefix}:ledger:{delivery_id}"
+
+    @property
+    def everything(self) -> str:
+        """SCAN pattern of every key under this prefix (the demo's reset)."""
+        return f"{self.prefix}:*"
+
+    @property
+    def deliveries_pattern(self) -> str:
+        """SCAN pattern of the per-platform delivery streams."""
+        return f"{self.prefix}:deliveries:*"
+
+    @property
+    def schedules(self) -> tuple[str, ...]:
+        """Every sorted set of delayed work (`services.pipeline.schedule.Schedule`), released by the
+        scheduler: deliveries, then reach snapshot requests."""
+        return (self.schedule, self.reach.schedule)
+
+    @property
+    def reach(self) -> ReachKeys:
+        """The keys of reach collection (services/reach)."""
+        return ReachKeys(self.prefix)
+
+    @property
+    def budget_prefix(self) -> str:
+        """Prefix of the `limits` library's moving-window counters (services/pipeline/budget.py)."""
+        return f"{self.prefix}:budget"
+
+    # --- ingress (services/ingress) ----------------------------------------------------------------
+
+    def ingest_item(self, item_id: str) -> str:
+        """Hash: how an item id was accepted over HTTP, a webhook or a feed (source, digest, entry)."""
+        return f"{self.prefix}:ingest:item:{item_id}"
+
+    def ingest_seen(self, agency: str, scope: str, key_digest: str) -> str:
+        """An agency's Idempotency-Key or webhook delivery id already seen (sha256 of the key)."""
+        return f"{self.prefix}:ingest:seen:{agency}:{scope}:{key_digest}"
+
+    def feed_state(self, agency: str) -> str:
+        """Hash: a watched feed's validators (ETag, Last-Modified) and the entries already published."""
+        return f"{self.prefix}:ingest:feed:{agency}"
 
     def item(self, item_id: str) -> str:
         return f"{self.prefix}:item:{item_id}"
@@ -107,3 +152,39 @@ class Keys:
     def approval_request_lock(self, approval_id: str) -> str:
         """Held while one process sends an approval's request, so it is sent once."""
         return f"{self.prefix}:approval:{approval_id}:asking"
+
+
+@dataclass(frozen=True)
+class ReachKeys:
+    """The keys of reach collection: snapshots, their schedule and due stream, tracked posts."""
+
+    prefix: str = "hamafza"
+
+    @property
+    def snapshots(self) -> str:
+        """Every snapshot ever taken, oldest first: `{"data": <ReachSnapshot json>}`."""
+        return f"{self.prefix}:reach"
+
+    @property
+    def due(self) -> str:
+        """Snapshot requests, released here by the scheduler when due."""
+        return f"{self.prefix}:reach:due"
+
+    @property
+    def schedule(self) -> str:
+        """Sorted set of snapshot requests scored by due epoch ms (a `Schedule`, like `hamafza:schedule`)."""
+        return f"{self.prefix}:reach:schedule"
+
+    @property
+    def posts(self) -> str:
+        """Sorted set of tracked delivery ids scored by when they were posted (epoch ms)."""
+        return f"{self.prefix}:reach:posts"
+
+    def post(self, delivery_id: str) -> str:
+        """Hash: `post` (TrackedPost json), `latest` and `snap:<offset>` (ReachSnapshot json), `count`."""
+        return f"{self.prefix}:reach:post:{delivery_id}"
+
+    @property
+    def audience(self) -> str:
+        """Hash `<platform>/<agency>` → `{"audience": n, "at": iso}`: each account's latest audience."""
+        return f"{self.prefix}:reach:audience"

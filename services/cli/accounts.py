@@ -106,7 +106,7 @@ def streams(
         keys = Keys(prefix)
         try:
             names = [
-                key.decode() async for key in redis.scan_iter(match=f"{prefix}:deliveries:*", _type="stream")
+                key.decode() async for key in redis.scan_iter(match=keys.deliveries_pattern, _type="stream")
             ]
             found: list[janitor.GroupStats] = await janitor.group_stats(
                 redis, [keys.items, *sorted(names), keys.results]

@@ -174,11 +174,12 @@ def docs(
 ) -> None:
     """The OpenAPI document of the HTTP ingress and the AsyncAPI document of the streams."""
     from adapters import load_adapters as adapters
-    from services.ingress.api import asyncapi_document, openapi_document
+    from services import streams
+    from services.ingress.api import openapi_document
 
     documents = {
         "openapi": openapi_document(),
-        "asyncapi": asyncapi_document(prefix, sorted(adapters())),
+        "asyncapi": streams.document(Keys(prefix), sorted(adapters())),
     }
     if out is None:
         sys.stdout.write(json.dumps(documents, ensure_ascii=False, indent=2) + "\n")

@@ -16,7 +16,7 @@ from typing import Any
 from schemas import Action, AmplificationPolicy, Approver, Delivery, PolicyMode
 from services.governance.approvals import Approval, Approvals, ApprovalState, HoldOutcome
 from services.governance.policy import Gate, after_quiet_hours, gate, skips_quiet_hours, staggered
-from services.pipeline.ledger import Ledger
+from services.pipeline.schedule import Schedule
 from services.runtime import Runtime, epoch_ms
 
 
@@ -164,7 +164,7 @@ class Gatekeeper:
         scheduled = list(placement.scheduled)
         waiting: list[tuple[Approval, Delivery]] = []
         for approval, delivery in placement.held:
-            member = Ledger.scheduled_member(self.runtime.keys.deliveries(delivery.platform), delivery)
+            member = Schedule.member(self.runtime.keys.deliveries(delivery.platform), delivery)
             outcome = await self.approvals.hold(approval, delivery.id, delivery.platform, member)
             match outcome:
                 case HoldOutcome.CREATED:

@@ -35,7 +35,7 @@ from pydantic.json_schema import models_json_schema
 from redis.asyncio import Redis
 from starlette.responses import Response
 
-from schemas import DeadLetter, Delivery, Item, Result
+from schemas import Item
 from services.config import Network
 from services.ingress.feeds import FeedService
 from services.ingress.tokens import TokenBook, register_ingest_secrets
@@ -105,10 +105,10 @@ class Ingest:
         self._script = redis.register_script(_ACCEPT)
 
     def record_key(self, item_id: str) -> str:
-        return f"{self.keys.prefix}:ingest:item:{item_id}"
+        return self.keys.ingest_item(item_id)
 
     def dedupe_key(self, agency: str, scope: str, key: str) -> str:
-        return f"{self.keys.prefix}:ingest:seen:{agency}:{scope}:{hashlib.sha256(key.encode()).hexdigest()}"
+        return self.keys.ingest_seen(agency, scope, hashlib.sha256(key.encode()).hexdigest())
 
     async def accept(
         self, item: Item, *, source: str, dedupe: tuple[str, str] | None = None, digest: str = ""
@@ -395,9 +395,10 @@ def create_app(state: ApiState | None = None) -> FastAPI:
 
     @app.get("/asyncapi.json", include_in_schema=False)
     async def asyncapi() -> dict[str, Any]:
-        prefix = state.runtime.settings.prefix if state else "hamafza"
-        platforms = sorted(state.runtime.adapters) if state else []
-        return asyncapi_document(prefix, platforms)
+        from services import streams
+
+        keys = state.runtime.keys if state else Keys()
+        return streams.document(keys, sorted(state.runtime.adapters) if state else [])
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -439,65 +440,6 @@ def create_app(state: ApiState | None = None) -> FastAPI:
 
 def openapi_document() -> dict[str, Any]:
     return create_app(None).openapi()
-
-
-def asyncapi_document(prefix: str = "hamafza", platforms: list[str] | None = None) -> dict[str, Any]:
-    """AsyncAPI 3.0 of the streams: every entry has one `data` field holding the JSON of its schema."""
-    _, definitions = models_json_schema(
-        [(Item, "validation"), (Delivery, "validation"), (Result, "validation"), (DeadLetter, "validation")],
-        ref_template="#/components/schemas/{model}",
-    )
-
-    def message(name: str, model: str, summary: str) -> dict[str, Any]:
-        return {
-            "name": name,
-            "title": model,
-            "summary": summary,
-            "contentType": "application/json",
-            "description": f"A stream entry with one field, `data`, whose value is a {model} as JSON.",
-            "payload": {"$ref": f"#/components/schemas/{model}"},
-        }
-
-    channels = {
-        "items": ("{p}:items", "item", "Item", "What agencies publish (XADD, HTTP, webhooks, feeds)."),
-        "deliveries": ("{p}:deliveries:{platform}", "delivery", "Delivery", "One stream per platform."),
-        "results": ("{p}:results", "result", "Result", "What was posted; amplify reads it."),
-        "dead": ("{p}:dead", "deadLetter", "DeadLetter", "Dead letters, each with an actionable reason."),
-    }
-    document: dict[str, Any] = {
-        "asyncapi": "3.0.0",
-        "info": {
-            "title": "Hamafza streams",
-            "version": "1",
-            "description": "Redis Streams; see docs/stream-format.md. Consumer groups: fanout, deliver, amplify.",
-        },
-        "defaultContentType": "application/json",
-        "servers": {"redis": {"host": "127.0.0.1:6379", "protocol": "redis"}},
-        "channels": {},
-        "operations": {},
-        "components": {"schemas": definitions["$defs"], "messages": {}},
-    }
-    for channel, (address, name, model, summary) in channels.items():
-        document["components"]["messages"][name] = message(name, model, summary)
-        entry: dict[str, Any] = {
-            "address": address.replace("{p}", prefix),
-            "messages": {name: {"$ref": f"#/components/messages/{name}"}},
-        }
-        if "{platform}" in address:
-            entry["parameters"] = {
-                "platform": {
-                    "description": "x, telegram, bale…",
-                    **({"enum": platforms} if platforms else {}),
-                }
-            }
-        document["channels"][channel] = entry
-        for action in ("send", "receive"):
-            document["operations"][f"{action}_{channel}"] = {
-                "action": action,
-                "channel": {"$ref": f"#/channels/{channel}"},
-                "messages": [{"$ref": f"#/channels/{channel}/messages/{name}"}],
-            }
-    return document
 
 
 # --- serving, in-process next to the workers ------------------------------------------------------

@@ -83,7 +83,7 @@ class FeedWatcher:
         self.redis, self.agency, self.settings = redis, agency, settings
         self.publish, self.session, self.clock = publish, session, clock
         self.url = str(settings.url)
-        self.state_key = f"{keys.prefix}:ingest:feed:{agency}"
+        self.state_key = keys.feed_state(agency)
         self.seen_key = f"{self.state_key}:seen"
 
     async def poll_once(self) -> list[str]:

@@ -5,6 +5,8 @@ and the lag and pending counts ops need to see.
   its oldest pending entry, or the first it has not read. Whatever is older is acknowledged by every
   group and past the retention window.
 - A consumer with nothing pending that has not read for `stale_consumer_ms` (an old pod) is removed.
+
+`Janitor` sweeps every `janitor_interval_seconds` as its own periodic task, beside the scheduler.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from redis.asyncio import Redis
 
 from services.keys import Keys
 from services.logs import get_logger
-from services.runtime import entry_id_order, epoch_ms, now
+from services.ops.periodic import Periodic
+from services.runtime import Runtime, entry_id_order, epoch_ms, now
 
 log = get_logger("hamafza.janitor")
 
@@ -125,3 +128,23 @@ async def sweep(redis: Redis, keys: Keys, platforms: list[str], retention_ms: in
             log.info("janitor.swept", stream=stream, trimmed=trimmed, consumers_removed=removed)
     for stats in await group_stats(redis, [*work_streams(keys, platforms), keys.results]):
         log.info("streams.stats", **stats.__dict__)
+
+
+class Janitor(Periodic):
+    """The sweep as a periodic task of its own (it runs where the scheduler runs)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(
+            "janitor", runtime.settings.janitor_interval_seconds, self.sweep, "janitor.sweep_failed"
+        )
+        self.runtime = runtime
+
+    async def sweep(self) -> None:
+        runtime, settings = self.runtime, self.runtime.settings
+        await sweep(
+            runtime.redis,
+            runtime.keys,
+            sorted(runtime.adapters),
+            settings.work_retention_ms,
+            settings.stale_consumer_ms,
+        )

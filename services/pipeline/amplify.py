@@ -22,7 +22,8 @@ from services.governance.gatekeeper import Gatekeeper, Planned
 from services.logs import get_logger
 from services.pipeline.consumer import Entry, each_entry
 from services.pipeline.ledger import Ledger, amplification_delay
-from services.runtime import BadEntry, Runtime, decode_entry, epoch_ms, now
+from services.pipeline.schedule import Schedule
+from services.runtime import BadEntry, Runtime, decode_entry, now
 
 GROUP = "amplify"
 log = get_logger("hamafza.amplify")
@@ -46,6 +47,7 @@ class Amplify:
     ) -> None:
         self.runtime = runtime
         self.ledger = ledger
+        self.schedule = Schedule(runtime.keys.schedule)  # partners' amplifications wait here
         self.gatekeeper = Gatekeeper(runtime, Approvals(runtime.redis, runtime.keys))
         self.on_approval_requested = on_approval_requested
         self.on_intent = on_intent
@@ -126,10 +128,7 @@ class Amplify:
                 if plan.delivery.id not in refused_ids:
                     pipe.sadd(keys.item_deliveries(plan.delivery.item_id), plan.delivery.id)
             for delivery, due in admitted:
-                pipe.zadd(
-                    keys.schedule,
-                    {Ledger.scheduled_member(keys.deliveries(delivery.platform), delivery): epoch_ms(due)},
-                )
+                self.schedule.add(pipe, keys.deliveries(delivery.platform), delivery, due)
             self.gatekeeper.remember(pipe, admitted)
             pipe.xack(*entry.ack)
 

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from adapters import Adapter
 from schemas import Delivery
 from services.config import Network
+from services.keys import Keys
 
 
 class AccountBudget:
@@ -35,7 +36,7 @@ class AccountBudget:
         storage = RedisStorage(
             f"async+{redis_url}",
             implementation="redispy",
-            key_prefix=f"{prefix}:budget",
+            key_prefix=Keys(prefix).budget_prefix,
             connection_pool=redis.connection_pool,  # type: ignore[arg-type]
         )
         self._limiter = MovingWindowRateLimiter(storage)

@@ -13,6 +13,7 @@ from services.logs import get_logger
 from services.pipeline.consumer import Entry, each_entry
 from services.pipeline.ledger import Ledger
 from services.pipeline.media import MediaStep
+from services.pipeline.schedule import Schedule
 from services.runtime import BadEntry, Runtime, decode_entry, encode, epoch_ms, now, payload_of, preview
 
 GROUP = "fanout"
@@ -32,6 +33,7 @@ class FanOut:
         self.runtime = runtime
         self.ledger = ledger
         self.media = media or MediaStep(runtime)
+        self.schedule = Schedule(runtime.keys.schedule)  # items with a future publish_at wait here
 
         self.handle = each_entry(self.handle_entry, "fanout.failed")
 
@@ -88,9 +90,8 @@ class FanOut:
                 )
                 return
             if item.publish_at is not None and item.publish_at > now():
-                member = Ledger.scheduled_member(keys.items, item)
                 async with self.runtime.redis.pipeline(transaction=True) as pipe:
-                    pipe.zadd(keys.schedule, {member: epoch_ms(item.publish_at)})
+                    self.schedule.add(pipe, keys.items, item, item.publish_at)
                     pipe.xack(*entry.ack)
                     await pipe.execute()
                 log.info("item.scheduled", publish_at=item.publish_at.isoformat())

@@ -13,7 +13,6 @@ Hamafza, and every delivery ends `posted` or `dead` (with a reason) in the ledge
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +25,7 @@ from redis.typing import EncodableT, FieldT
 from schemas import DeadLetter, DeadReason, Delivery, DeliveryState, PostRef, Result
 from services.keys import Keys
 from services.pipeline.coalesce import Coalescer
+from services.pipeline.schedule import Schedule
 from services.runtime import encode, epoch_ms, now
 
 # KEYS: ledger hash, pause key.  ARGV: now ms, lease ms, item id, agency, platform, action.
@@ -47,26 +47,6 @@ local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'state', 'sending', 'lease_until', now + tonumber(ARGV[2]),
   'item_id', ARGV[3], 'agency', ARGV[4], 'platform', ARGV[5], 'action', ARGV[6], 'updated_ms', now)
 return {'go', attempts}
-"""
-
-# Moves due entries from the schedule to their streams; atomic, so any number of schedulers may run.
-# KEYS: schedule, dead stream.  ARGV: now ms, max entries, now as ISO text.
-# Members are JSON {"stream": s, "data": json}; one that does not parse goes to the dead letters
-# instead of blocking every later entry.
-_RELEASE_DUE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, member in ipairs(due) do
-  local ok, entry = pcall(cjson.decode, member)
-  if ok and type(entry) == 'table' and type(entry['stream']) == 'string' and type(entry['data']) == 'string' then
-    redis.call('XADD', entry['stream'], '*', 'data', entry['data'])
-  else
-    local letter = cjson.encode({reason = 'poison', stage = 'scheduler', at = ARGV[3],
-      detail = 'a scheduled entry that is not {stream, data} JSON', entry = string.sub(member, 1, 500)})
-    redis.call('XADD', KEYS[2], '*', 'data', letter)
-  end
-  redis.call('ZREM', KEYS[1], member)
-end
-return #due
 """
 
 
@@ -91,7 +71,7 @@ class Ledger:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
-        self._release_due = redis.register_script(_RELEASE_DUE)
+        self.schedule = Schedule(keys.schedule)  # where retries and deferred deliveries wait
         self._claim = redis.register_script(_CLAIM)
         # Units of work from concurrent deliveries share round trips (see services.coalesce).
         self.plain = Coalescer(redis, transaction=False)
@@ -222,20 +202,17 @@ class Ledger:
             if pause_until is not None:
                 pause_key = self.keys.pause(delivery.platform, delivery.agency)
                 pipe.set(pause_key, epoch_ms(pause_until), pxat=epoch_ms(pause_until) + 1000)
-            pipe.zadd(
-                self.keys.schedule,
-                {self.scheduled_member(self.keys.deliveries(delivery.platform), retry): epoch_ms(due)},
-            )
+            self.schedule.add(pipe, self.keys.deliveries(delivery.platform), retry, due)
             self._ack(pipe, ack)
             await pipe.execute()
 
     async def defer(self, delivery: Delivery, due: datetime, ack: tuple[str, str, str] | None) -> None:
         """Hand an unclaimed delivery back to the schedule; the ledger is untouched, so whatever state it
         has (even `posted`, for a redelivery) is what the next claim will find."""
-        member = self.scheduled_member(self.keys.deliveries(delivery.platform), delivery)
+        stream = self.keys.deliveries(delivery.platform)
 
         def fill(pipe: Pipeline) -> None:
-            pipe.zadd(self.keys.schedule, {member: epoch_ms(due)})
+            self.schedule.add(pipe, stream, delivery, due)
             self._ack(pipe, ack)
 
         await self.transaction.run(fill)
@@ -247,29 +224,6 @@ class Ledger:
     async def resume_account(self, platform: str, agency: str) -> int:
         """Lift an account's pause and release its held deliveries now; returns how many were held."""
         await self.redis.delete(self.keys.pause(platform, agency))
-        stream = self.keys.deliveries(platform)
-        due_now = epoch_ms(now())
-        released = 0
-        members: Any = await self.redis.zrangebyscore(self.keys.schedule, due_now, "+inf")
-        for member in members:
-            entry = json.loads(member)
-            if entry.get("stream") != stream or json.loads(entry["data"]).get("agency") != agency:
-                continue
-            # XX: only if still scheduled; a scheduler may have released it meanwhile.
-            released += int(
-                await self.redis.zadd(self.keys.schedule, {member: due_now}, xx=True, ch=True) or 0
-            )
-        return released
-
-    @staticmethod
-    def scheduled_member(stream: str, model: Delivery | Any) -> str:
-        return json.dumps(
-            {"stream": stream, "data": model.model_dump_json(exclude_none=True)}, sort_keys=True
+        return await self.schedule.bring_forward(
+            self.redis, self.keys.deliveries(platform), lambda delivery: delivery.get("agency") == agency
         )
-
-    async def release_due(self, limit: int = 500) -> int:
-        moment = now()
-        released = await self._release_due(
-            keys=[self.keys.schedule, self.keys.dead], args=[epoch_ms(moment), limit, moment.isoformat()]
-        )
-        return int(released)

@@ -2,10 +2,10 @@
 
 The service has its own consumer group on the results stream. For each posted result it records the
 post (`hamafza:reach:post:<delivery-id>`, indexed in `hamafza:reach:posts`) and schedules one snapshot
-request per offset (default +1 h, +6 h, +24 h, +72 h) in its own sorted set, `hamafza:reach:schedule`,
-which the scheduler service releases onto `hamafza:reach:due` with the same Lua script as every other
-delayed entry. (It is not `hamafza:schedule`: that set empty means "no outstanding work" to `status`,
-the demo and the tests, and snapshot requests wait up to three days.)
+request per offset (default +1 h, +6 h, +24 h, +72 h) in its own `Schedule`, `hamafza:reach:schedule`,
+which the scheduler releases onto `hamafza:reach:due` with every other schedule (`Keys.schedules`).
+(It is not `hamafza:schedule`: that set empty means "no outstanding work" to `status`, the demo and
+the tests, and snapshot requests wait up to three days.)
 
 Due requests are read by this service, grouped per platform and account: one audience call per account
 (X: followers; Telegram/Bale: channel members, since bots cannot read views) and one metrics call per
@@ -33,11 +33,10 @@ from pydantic import AwareDatetime, BaseModel, ValidationError
 from adapters import DeliveryError, Engagement, RateLimitedError, RetryableError
 from adapters.base import AmbiguousError
 from schemas import Action, DeliveryState, Result
-from services.keys import Keys
+from services.keys import ReachKeys
 from services.logs import get_logger
 from services.pipeline.consumer import Entry
-from services.pipeline.ledger import Ledger
-from services.pipeline.scheduler import Scheduler
+from services.pipeline.schedule import Schedule
 from services.runtime import BadEntry, Runtime, decode_entry, encode, epoch_ms, now
 
 GROUP = "reach"
@@ -51,50 +50,7 @@ _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _METRIC_ACTIONS = frozenset({Action.PUBLISH.value, Action.QUOTE.value})
 
 
-# --- keys and settings ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReachKeys:
-    prefix: str = "hamafza"
-
-    @property
-    def snapshots(self) -> str:
-        """Every snapshot ever taken, oldest first: `{"data": <ReachSnapshot json>}`."""
-        return f"{self.prefix}:reach"
-
-    @property
-    def due(self) -> str:
-        """Snapshot requests, released here by the scheduler when due."""
-        return f"{self.prefix}:reach:due"
-
-    @property
-    def schedule(self) -> str:
-        """Sorted set of snapshot requests scored by due epoch ms (members as in `hamafza:schedule`)."""
-        return f"{self.prefix}:reach:schedule"
-
-    @property
-    def posts(self) -> str:
-        """Sorted set of tracked delivery ids scored by when they were posted (epoch ms)."""
-        return f"{self.prefix}:reach:posts"
-
-    def post(self, delivery_id: str) -> str:
-        """Hash: `post` (TrackedPost json), `latest` and `snap:<offset>` (ReachSnapshot json), `count`."""
-        return f"{self.prefix}:reach:post:{delivery_id}"
-
-    @property
-    def audience(self) -> str:
-        """Hash `<platform>/<agency>` → `{"audience": n, "at": iso}`: each account's latest audience."""
-        return f"{self.prefix}:reach:audience"
-
-
-@dataclass(frozen=True)
-class _ReachScheduleKeys(Keys):
-    """Keys whose `schedule` is the reach schedule, so the ledger's release script serves it."""
-
-    @property
-    def schedule(self) -> str:
-        return ReachKeys(self.prefix).schedule
+# --- settings ---------------------------------------------------------------------------
 
 
 def parse_offsets(text: str) -> tuple[tuple[str, float], ...]:
@@ -198,7 +154,8 @@ class Reach:
     def __init__(self, runtime: Runtime, settings: ReachSettings | None = None) -> None:
         self.runtime = runtime
         self.settings = settings or ReachSettings.from_env()
-        self.keys = ReachKeys(runtime.keys.prefix)
+        self.keys = runtime.keys.reach
+        self.schedule = Schedule(self.keys.schedule)
 
     # posted results → tracked posts and scheduled requests
 
@@ -239,10 +196,7 @@ class Reach:
             pipe.hset(self.keys.post(post.delivery_id), "post", post.model_dump_json(exclude_none=True))
             pipe.zadd(self.keys.posts, {post.delivery_id: epoch_ms(post.posted_at)})
             for request, due in requests:
-                pipe.zadd(
-                    self.keys.schedule,
-                    {Ledger.scheduled_member(self.keys.due, request): epoch_ms(due)},
-                )
+                self.schedule.add(pipe, self.keys.due, request, due)
             pipe.xack(*entry.ack)
             await pipe.execute()
         log.info(
@@ -309,9 +263,7 @@ class Reach:
         async with redis.pipeline(transaction=True) as pipe:
             self._write(pipe, snapshots)
             for request, due in retries:
-                pipe.zadd(
-                    self.keys.schedule, {Ledger.scheduled_member(self.keys.due, request): epoch_ms(due)}
-                )
+                self.schedule.add(pipe, self.keys.due, request, due)
             for entry in [entry for entry, _ in requests] + skipped:
                 pipe.xack(*entry.ack)
             await pipe.execute()
@@ -475,21 +427,6 @@ class Reach:
                 replies=snapshot.replies,
                 quotes=snapshot.quotes,
             )
-
-
-class ReachScheduler(Scheduler):
-    """The scheduler, also releasing due snapshot requests from the reach schedule."""
-
-    def __init__(self, runtime: Runtime, ledger: Ledger) -> None:
-        super().__init__(runtime, ledger)
-        self.reach_ledger = Ledger(runtime.redis, _ReachScheduleKeys(runtime.keys.prefix))
-
-    async def tick(self) -> int:
-        released = await super().tick()
-        due = await self.reach_ledger.release_due()
-        if due:
-            log.info("reach.released", count=due)
-        return released + due
 
 
 async def latest_snapshots(runtime_redis: Any, keys: ReachKeys) -> dict[str, ReachSnapshot]:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from schemas import Action, DeliveryState, Result
 from services.keys import Keys
-from services.reach.collect import ReachKeys, audiences, latest_snapshots
+from services.reach.collect import audiences, latest_snapshots
 from services.reach.report.model import FailureRow, ItemRow, PostRow, Rows, Snapshot
 from services.runtime import decode_entry
 
@@ -57,7 +57,7 @@ async def read_rows(redis: Any, keys: Keys) -> Rows:
             )
         else:
             item.failures.append(FailureRow(delivery_id=delivery.id, agency=delivery.agency))
-    reach_keys = ReachKeys(keys.prefix)
+    reach_keys = keys.reach
     snapshots = {
         delivery_id: Snapshot(
             audience=snapshot.audience,
