@@ -71,7 +71,7 @@ async def _run(url: str, sandbox_url: str, sandbox_posts: list[Any], console: Co
     prefix = f"{PREFIX}-{uuid.uuid4().hex[:8]}"
     settings = Settings(prefix=prefix, scheduler_interval_seconds=0.1, backoff_base_seconds=0.5)
     runtime = build_runtime(network, url, settings)
-    console.print(f"[bold]Keys[/bold] {prefix}:*")
+    console.print(f"[bold]Keys[/bold] {runtime.keys.everything}")
     items: list[dict[str, Any]] = json.loads(_sample("items.json").replace("${SANDBOX_URL}", sandbox_url))
     workers = build_workers(runtime)
     await workers.start()
