@@ -1,16 +1,17 @@
-"""Bale (بله), the Iranian messenger, whose Bot API is a copy of Telegram's on its own host."""
+"""Bale (بله), the Iranian messenger, whose Bot API is Telegram's on its own host; its differences
+(`getChatMembersCount`, no `forwardMessages`, 403/404 for a bad token…) are in `adapters.botapi.BALE`."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
 from adapters import register
-from adapters.telegram import TelegramAdapter
+from adapters.botapi import BALE, BotApiProfile
+from adapters.botfamily import BotApiAdapter
 
 
 @register
-class BaleAdapter(TelegramAdapter):
+class BaleAdapter(BotApiAdapter):
     platform = "bale"
     title = "بله"
-    default_api_base = "https://tapi.bale.ai"
-    post_url_base: ClassVar[str] = "https://ble.ir"
+    profile: ClassVar[BotApiProfile] = BALE

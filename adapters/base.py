@@ -64,6 +64,9 @@ class Posted:
     post_id: str
     url: str | None = None
     chat: str | None = None
+    # Every message id when one delivery made several (an album: one message per picture), in
+    # order, `post_id` being the first; empty for a single message.
+    post_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,16 +146,27 @@ class LazySession:
     requires), with calls bounded by the adapter's timeout and a short connect phase, so that a
     request that never left fails fast as a connection error."""
 
-    def __init__(self, timeout_seconds: float, connect_seconds: float = 5.0, **options: Any) -> None:
+    def __init__(
+        self,
+        timeout_seconds: float,
+        connect_seconds: float = 5.0,
+        connections: int | None = None,
+        **options: Any,
+    ) -> None:
         self._timeout = aiohttp.ClientTimeout(
             total=timeout_seconds, sock_connect=min(timeout_seconds, connect_seconds)
         )
+        # aiohttp's default pool is 100 connections; a slow platform needs more calls in flight.
+        self._connections = connections
         self._options = options
         self._session: aiohttp.ClientSession | None = None
 
     def get(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout, **self._options)
+            options = dict(self._options)
+            if self._connections is not None:
+                options["connector"] = aiohttp.TCPConnector(limit=self._connections)
+            self._session = aiohttp.ClientSession(timeout=self._timeout, **options)
         return self._session
 
     async def close(self) -> None:

@@ -58,6 +58,8 @@ class SandboxPost:
     source_post_id: str | None = None
     source_chat: str | None = None
     media: list[str] = field(default_factory=list)
+    # Every message id of a post made of several (an album), `post_id` first; else empty.
+    post_ids: list[str] = field(default_factory=list)
     at: float = field(default_factory=time.time)
 
 

@@ -1,9 +1,14 @@
-"""A fake of the Telegram Bot API, and of Bale's Telegram-compatible copy of it.
+"""A fake of the Telegram Bot API and of a public channel's web preview; Bale's and Soroush+'s fakes
+(sandbox/bale.py, sandbox/soroush.py) are this one with their documented differences.
 
-Calls arrive as `/<platform>/bot<token>/<method>` with a JSON, urlencoded or multipart body (the
-python-telegram-bot client sends urlencoded forms, with nested objects as JSON strings). Answers
-use the Bot API envelope: `{"ok": true, "result": …}` or
-`{"ok": false, "error_code": …, "description": …, "parameters"?: …}`.
+Calls arrive as `/<platform>/bot<token>/<method>` with a JSON, urlencoded or multipart body. Answers
+use the Bot API envelope: `{"ok": true, "result": …}` or `{"ok": false, "error_code": …, "description":
+…, "parameters"?: …}`. Methods: getMe, sendMessage, sendPhoto/Video/Document (uploads or URLs),
+sendMediaGroup (2–10, `attach://`), forwardMessage(s), copyMessage, getChat, the member count, and
+getUpdates (long poll; a second concurrent reader of one bot gets 409). Bots that have posted into a
+channel administer it and receive its new posts as `channel_post` updates.
+
+`GET /telegram/s/<channel>[?before=id]` is the channel's public preview with each post's views.
 
 A chat is any `@username` or number. Two kinds of username stand for real-world setup mistakes:
 `@notmember…` answers 403 as a channel the bot was never added to, and `@migrated…` answers 400 with
@@ -12,35 +17,36 @@ A chat is any `@username` or number. Two kinds of username stand for real-world 
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import zlib
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from itertools import count
 from typing import Any, ClassVar
 
 from aiohttp import web
 
+from sandbox.bot_params import (
+    BotApiError,
+    file_object,
+    file_ref,
+    int_param,
+    json_param,
+    media_refs,
+    read_params,
+    required,
+)
+from sandbox.bot_updates import BotUpdates, UpdateConflict
 from sandbox.server import Fake, Sandbox, register_fake
+from sandbox.telegram_page import PAGE_SIZE, channel_page
 
 TOKEN = re.compile(r"^(\d+):[A-Za-z0-9_-]+$")
-TEXT_LIMIT = 4096
-CAPTION_LIMIT = 1024
 FLOOD_WINDOW_SECONDS = 60.0
+CONTENT_KEYS = ("text", "caption", "photo", "video", "document", "media_group_id")
 
 Json = dict[str, Any]
-
-
-class BotApiError(Exception):
-    """An error answer, raised from deep inside a method and shaped at the top."""
-
-    def __init__(self, status: int, description: str, parameters: Json | None = None) -> None:
-        super().__init__(description)
-        self.status = status
-        self.description = description
-        self.parameters = parameters
+Method = Callable[[str, Mapping[str, Any]], Any]
 
 
 @register_fake
@@ -49,6 +55,16 @@ class TelegramFake(Fake):
     post_url_base: ClassVar[str] = "https://t.me"
     chat_not_found: ClassVar[str] = "Bad Request: chat not found"
     not_member: ClassVar[str] = "Forbidden: bot is not a member of the channel chat"
+    text_limit: ClassVar[int] = 4096
+    caption_limit: ClassVar[int] = 1024
+    # What the provider has; Bale and Soroush+ change these.
+    member_count_method: ClassVar[str] = "getChatMemberCount"
+    has_copy: ClassVar[bool] = True
+    has_forward_many: ClassVar[bool] = True
+    has_media_group: ClassVar[bool] = True
+    has_public_preview: ClassVar[bool] = True
+    channel_posts_in_updates: ClassVar[bool] = True
+    bad_token: ClassVar[tuple[int, str]] = (401, "Unauthorized")
 
     def __init__(self, sandbox: Sandbox) -> None:
         super().__init__(sandbox)
@@ -58,9 +74,35 @@ class TelegramFake(Fake):
         self.message_ids: dict[int, count[int]] = {}
         self.usernames: dict[int, str] = {}
         self.sent_at: dict[int, deque[float]] = {}
+        self.admins: dict[int, set[str]] = {}
+        self.views: dict[tuple[int, int], int] = {}
+        self.updates = BotUpdates()
+        self.media_groups = count(13_000_000_000)
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.route("*", "/bot{token}/{method}", self.dispatch)]
+        routes = [web.route("*", "/bot{token}/{method}", self.dispatch)]
+        if self.has_public_preview:
+            routes.append(web.get("/s/{channel}", self.preview_page))
+        return routes
+
+    def methods(self) -> dict[str, Method]:
+        table: dict[str, Method] = {
+            "getMe": self.get_me,
+            "sendMessage": self.send_message,
+            "sendPhoto": lambda bot, params: self.send_file(bot, params, "photo"),
+            "sendVideo": lambda bot, params: self.send_file(bot, params, "video"),
+            "sendDocument": lambda bot, params: self.send_file(bot, params, "document"),
+            "forwardMessage": self.forward_message,
+            "getChat": self.get_chat,
+            self.member_count_method: self.get_chat_member_count,
+        }
+        if self.has_media_group:
+            table["sendMediaGroup"] = self.send_media_group
+        if self.has_forward_many:
+            table["forwardMessages"] = self.forward_messages
+        if self.has_copy:
+            table["copyMessage"] = self.copy_message
+        return table
 
     # --- envelope --------------------------------------------------------------------------------
 
@@ -77,27 +119,24 @@ class TelegramFake(Fake):
         # The Bot API speaks whole seconds; rounding down to 0 would tell clients not to wait at all.
         retry_after = max(1, round(reset_seconds))
         return self.error_response(
-            429, self.rate_limit_description(retry_after), {"retry_after": retry_after}
+            429, self.rate_limit_description(retry_after), self.rate_limit_parameters(retry_after)
         )
 
     async def dispatch(self, request: web.Request) -> web.Response:
         match = TOKEN.match(request.match_info["token"])
         if match is None:
-            return self.error_response(401, "Unauthorized")
-        methods = {
-            "getMe": self.get_me,
-            "sendMessage": self.send_message,
-            "sendPhoto": self.send_photo,
-            "forwardMessage": self.forward_message,
-            "getChat": self.get_chat,
-            "getChatMemberCount": self.get_chat_member_count,
-        }
-        method = methods.get(request.match_info["method"])
-        if method is None:
-            return self.error_response(404, "Not Found")
+            return self.error_response(*self.bad_token)
+        bot_id = match.group(1)
+        name = request.match_info["method"]
         try:
             params = await read_params(request)
-            result = method(match.group(1), params)
+            if name == "getUpdates":
+                result: Any = await self.get_updates(bot_id, params)
+            else:
+                method = self.methods().get(name)
+                if method is None:
+                    return self.error_response(404, "Not Found")
+                result = method(bot_id, params)
         except BotApiError as error:
             return self.error_response(error.status, error.description, error.parameters)
         return web.json_response({"ok": True, "result": result})
@@ -120,105 +159,135 @@ class TelegramFake(Fake):
         text = str(params.get("text") or "")
         if not text.strip():
             raise BotApiError(400, "Bad Request: message text is empty")
-        if len(text) > TEXT_LIMIT:
+        if len(text) > self.text_limit:
             raise BotApiError(400, "Bad Request: message is too long")
         chat = self.resolve_chat(chat_ref, for_sending=True)
-        message = self.commit(chat, {"text": text})
-        self.record(
-            account=bot_id,
-            post_id=str(message["message_id"]),
-            action="publish",
-            text=text,
-            url=self.post_url(chat, message["message_id"]),
-            chat=chat_ref,
-        )
+        message = self.commit(bot_id, chat, {"text": text})
+        self.record_message(bot_id, chat_ref, chat, message, "publish")
         return message
 
-    def send_photo(self, bot_id: str, params: Mapping[str, Any]) -> Json:
+    def send_file(self, bot_id: str, params: Mapping[str, Any], kind: str) -> Json:
         chat_ref = required(params, "chat_id", "chat_id is empty")
-        photo = params.get("photo")
-        if isinstance(photo, web.FileField):
-            photo_ref = f"upload:{photo.filename}"
-        elif isinstance(photo, str) and photo:
-            photo_ref = photo
-        else:
-            raise BotApiError(400, "Bad Request: there is no photo in the request")
-        caption = str(params.get("caption") or "")
-        if len(caption) > CAPTION_LIMIT:
-            raise BotApiError(400, "Bad Request: message caption is too long")
+        ref = file_ref(params.get(kind), params, f"there is no {kind} in the request")
+        caption = self.checked_caption(params.get("caption"))
         chat = self.resolve_chat(chat_ref, for_sending=True)
-        fields: Json = {"photo": photo_sizes(photo_ref)}
+        fields: Json = {kind: file_object(kind, ref)}
         if caption:
             fields["caption"] = caption
-        message = self.commit(chat, fields)
-        self.record(
-            account=bot_id,
-            post_id=str(message["message_id"]),
-            action="publish",
-            text=caption,
-            url=self.post_url(chat, message["message_id"]),
-            chat=chat_ref,
-            media=[photo_ref],
-        )
+        message = self.commit(bot_id, chat, fields)
+        self.record_message(bot_id, chat_ref, chat, message, "publish")
         return message
+
+    def send_media_group(self, bot_id: str, params: Mapping[str, Any]) -> list[Json]:
+        chat_ref = required(params, "chat_id", "chat_id is empty")
+        items = json_param(params, "media", "can't parse media JSON object")
+        if not isinstance(items, list) or not 2 <= len(items) <= 10:
+            raise BotApiError(400, "Bad Request: media must include 2-10 items")
+        parts: list[Json] = []
+        for item in items:
+            kind = item.get("type") if isinstance(item, dict) else None
+            if kind not in {"photo", "video", "document"}:
+                raise BotApiError(400, "Bad Request: can't parse InputMedia: media type is invalid")
+            ref = file_ref(item.get("media"), params, "wrong file identifier/HTTP URL specified")
+            part: Json = {kind: file_object(kind, ref)}
+            if caption := self.checked_caption(item.get("caption")):
+                part["caption"] = caption
+            parts.append(part)
+        chat = self.resolve_chat(chat_ref, for_sending=True)
+        group = str(next(self.media_groups))
+        self.check_flood(chat["id"])
+        messages = [
+            self.commit(bot_id, chat, {**part, "media_group_id": group}, flood=False) for part in parts
+        ]
+        self.record_group(bot_id, chat_ref, chat, messages, "publish")
+        return messages
 
     def forward_message(self, bot_id: str, params: Mapping[str, Any]) -> Json:
         chat_ref = required(params, "chat_id", "chat_id is empty")
         from_ref = required(params, "from_chat_id", "chat_id is empty")
         message_id = int_param(params, "message_id", "message identifier is not specified")
-        source_chat = self.resolve_chat(from_ref, for_sending=False)
-        source = self.messages.get(source_chat["id"], {}).get(message_id)
-        if source is None:
-            raise BotApiError(400, "Bad Request: message to forward not found")
+        source_chat, source = self.source_message(from_ref, message_id, "message to forward not found")
         chat = self.resolve_chat(chat_ref, for_sending=True)
-        copied: Json = {key: source[key] for key in ("text", "caption", "photo") if key in source}
-        copied["forward_origin"] = {
-            "type": "channel",
-            "chat": source_chat,
-            "message_id": message_id,
-            "date": source["date"],
-        }
-        message = self.commit(chat, copied)
-        self.record(
-            account=bot_id,
-            post_id=str(message["message_id"]),
-            action="forward",
-            text=str(source.get("text") or source.get("caption") or ""),
-            url=self.post_url(chat, message["message_id"]),
-            chat=chat_ref,
-            source_post_id=str(message_id),
-            source_chat=from_ref,
-            media=[photo["file_id"] for photo in source.get("photo", [])[:1]],
-        )
+        message = self.commit(bot_id, chat, self.forwarded(source_chat, source))
+        self.record_message(bot_id, chat_ref, chat, message, "forward", from_ref, message_id)
         return message
+
+    def forward_messages(self, bot_id: str, params: Mapping[str, Any]) -> list[Json]:
+        chat_ref = required(params, "chat_id", "chat_id is empty")
+        from_ref = required(params, "from_chat_id", "chat_id is empty")
+        ids = json_param(params, "message_ids", "message identifiers are not specified")
+        if not isinstance(ids, list) or not 1 <= len(ids) <= 100 or not all(isinstance(i, int) for i in ids):
+            raise BotApiError(400, "Bad Request: message identifiers are not specified")
+        sources = [self.source_message(from_ref, i, "messages to forward not found") for i in ids]
+        chat = self.resolve_chat(chat_ref, for_sending=True)
+        self.check_flood(chat["id"])
+        messages = [self.commit(bot_id, chat, self.forwarded(*pair), flood=False) for pair in sources]
+        self.record_group(bot_id, chat_ref, chat, messages, "forward", from_ref, ids[0])
+        return [{"message_id": message["message_id"]} for message in messages]
+
+    def copy_message(self, bot_id: str, params: Mapping[str, Any]) -> Json:
+        chat_ref = required(params, "chat_id", "chat_id is empty")
+        from_ref = required(params, "from_chat_id", "chat_id is empty")
+        message_id = int_param(params, "message_id", "message identifier is not specified")
+        _, source = self.source_message(from_ref, message_id, "message to copy not found")
+        fields: Json = {
+            key: source[key] for key in ("text", "caption", "photo", "video", "document") if key in source
+        }
+        if "caption" in params and "text" not in source:
+            fields["caption"] = self.checked_caption(params.get("caption"))
+        chat = self.resolve_chat(chat_ref, for_sending=True)
+        message = self.commit(bot_id, chat, fields)
+        self.record_message(bot_id, chat_ref, chat, message, "copy", from_ref, message_id)
+        return {"message_id": message["message_id"]}
 
     def get_chat(self, bot_id: str, params: Mapping[str, Any]) -> Json:
         chat = self.resolve_chat(required(params, "chat_id", "chat_id is empty"), for_sending=False)
-        return {
-            **chat,
-            "accent_color_id": chat["id"] % 7,
-            "max_reaction_count": 11,
-            "accepted_gift_types": {
-                "unlimited_gifts": False,
-                "limited_gifts": False,
-                "unique_gifts": False,
-                "premium_subscription": False,
-                "gifts_from_channels": False,
-            },
-        }
+        return {**chat, "accent_color_id": chat["id"] % 7, "max_reaction_count": 11}
 
     def get_chat_member_count(self, bot_id: str, params: Mapping[str, Any]) -> int:
         chat = self.resolve_chat(required(params, "chat_id", "chat_id is empty"), for_sending=False)
         # Stable per chat, so that reach figures computed from it are reproducible.
         return 1_000 + zlib.crc32(str(chat["id"]).encode()) % 250_000
 
+    async def get_updates(self, bot_id: str, params: Mapping[str, Any]) -> list[Json]:
+        offset = params.get("offset")
+        allowed = json_param(params, "allowed_updates", "can't parse allowed updates")
+        try:
+            return await self.updates.read(
+                bot_id,
+                offset=int(offset) if offset not in (None, "") else None,
+                timeout=min(50.0, float(params.get("timeout") or 0)),
+                limit=int(params.get("limit") or 100),
+                allowed_updates=allowed if isinstance(allowed, list) else None,
+            )
+        except UpdateConflict as conflict:
+            raise BotApiError(409, str(conflict)) from None
+        except ValueError:
+            raise BotApiError(400, "Bad Request: wrong parameter value") from None
+
+    # --- the public preview ----------------------------------------------------------------------
+
+    async def preview_page(self, request: web.Request) -> web.Response:
+        username = request.match_info["channel"]
+        chat_id = self.chat_id_of(username)
+        before = request.query.get("before", "")
+        history = sorted(self.messages.get(chat_id, {}).items())
+        if before.isdigit():
+            history = [(number, message) for number, message in history if number < int(before)]
+        shown = [(message, self.views.get((chat_id, number), 0)) for number, message in history[-PAGE_SIZE:]]
+        return web.Response(text=channel_page(username, username, shown), content_type="text/html")
+
     # --- chats and messages ----------------------------------------------------------------------
+
+    @staticmethod
+    def chat_id_of(username: str) -> int:
+        # A username maps to the same id every time, as a real channel's does.
+        return -1_000_000_000_000 - zlib.crc32(username.lower().encode())
 
     def resolve_chat(self, ref: str, *, for_sending: bool) -> Json:
         if ref.startswith("@") and len(ref) > 1:
             username = ref[1:]
-            # A username maps to the same id every time, as a real channel's does.
-            chat_id = -1_000_000_000_000 - zlib.crc32(username.lower().encode())
+            chat_id = self.chat_id_of(username)
             self.usernames[chat_id] = username
         elif re.fullmatch(r"-?\d+", ref):
             chat_id = int(ref)
@@ -238,8 +307,33 @@ class TelegramFake(Fake):
             chat["username"] = username
         return chat
 
-    def commit(self, chat: Json, fields: Json) -> Json:
-        self.check_flood(chat["id"])
+    def source_message(self, from_ref: str, message_id: int, missing: str) -> tuple[Json, Json]:
+        source_chat = self.resolve_chat(from_ref, for_sending=False)
+        source = self.messages.get(source_chat["id"], {}).get(message_id)
+        if source is None:
+            raise BotApiError(400, f"Bad Request: {missing}")
+        return source_chat, source
+
+    @staticmethod
+    def forwarded(source_chat: Json, source: Json) -> Json:
+        fields: Json = {key: source[key] for key in CONTENT_KEYS if key in source}
+        fields["forward_origin"] = {
+            "type": "channel",
+            "chat": source_chat,
+            "message_id": source["message_id"],
+            "date": source["date"],
+        }
+        return fields
+
+    def checked_caption(self, value: Any) -> str:
+        caption = str(value or "")
+        if len(caption) > self.caption_limit:
+            raise BotApiError(400, "Bad Request: message caption is too long")
+        return caption
+
+    def commit(self, bot_id: str, chat: Json, fields: Json, *, flood: bool = True) -> Json:
+        if flood:
+            self.check_flood(chat["id"])
         ids = self.message_ids.setdefault(chat["id"], count(1))
         message: Json = {
             "message_id": next(ids),
@@ -249,6 +343,15 @@ class TelegramFake(Fake):
             **fields,
         }
         self.messages.setdefault(chat["id"], {})[message["message_id"]] = message
+        # Views grow with the channel; stable per post, so tests can compare them.
+        self.views[(chat["id"], message["message_id"])] = (
+            100 + zlib.crc32(f"{chat['id']}/{message['message_id']}".encode()) % 40_000
+        )
+        admins = self.admins.setdefault(chat["id"], set())
+        if self.channel_posts_in_updates:
+            for admin in sorted(admins - {bot_id}):
+                self.updates.push(admin, "channel_post", message)
+        admins.add(bot_id)
         return message
 
     def check_flood(self, chat_id: int) -> None:
@@ -260,86 +363,54 @@ class TelegramFake(Fake):
             window.popleft()
         if len(window) >= self.flood_limit_per_minute:
             retry_after = max(1, int(FLOOD_WINDOW_SECONDS - (now - window[0])) + 1)
-            raise BotApiError(429, self.rate_limit_description(retry_after), {"retry_after": retry_after})
+            raise BotApiError(
+                429, self.rate_limit_description(retry_after), self.rate_limit_parameters(retry_after)
+            )
         window.append(now)
+
+    def rate_limit_parameters(self, retry_after: int) -> Json | None:
+        return {"retry_after": retry_after}
+
+    def record_message(
+        self,
+        bot_id: str,
+        chat_ref: str,
+        chat: Json,
+        message: Json,
+        action: str,
+        source_chat: str | None = None,
+        source_id: int | None = None,
+    ) -> None:
+        self.record_group(bot_id, chat_ref, chat, [message], action, source_chat, source_id)
+
+    def record_group(
+        self,
+        bot_id: str,
+        chat_ref: str,
+        chat: Json,
+        messages: list[Json],
+        action: str,
+        source_chat: str | None = None,
+        source_id: int | None = None,
+    ) -> None:
+        first = messages[0]
+        text = next(
+            (str(m.get("text") or m.get("caption")) for m in messages if m.get("text") or m.get("caption")),
+            "",
+        )
+        self.record(
+            account=bot_id,
+            post_id=str(first["message_id"]),
+            action=action,
+            text=text,
+            url=self.post_url(chat, first["message_id"]),
+            chat=chat_ref,
+            source_post_id=str(source_id) if source_id is not None else None,
+            source_chat=source_chat,
+            media=[ref for message in messages for ref in media_refs(message)],
+            post_ids=[str(message["message_id"]) for message in messages] if len(messages) > 1 else [],
+        )
 
     def post_url(self, chat: Json, message_id: int) -> str | None:
         username = chat.get("username")
         return f"{self.post_url_base}/{username}/{message_id}" if username else None
-
-
-@register_fake
-class BaleFake(TelegramFake):
-    """Bale answers in Telegram's envelope, with its own wording."""
-
-    platform = "bale"
-    post_url_base: ClassVar[str] = "https://ble.ir"
-    chat_not_found: ClassVar[str] = "Bad Request: no such group or user"
-    not_member: ClassVar[str] = "Forbidden: permission_denied"
-
-    def rate_limit_description(self, retry_after: int) -> str:
-        return "bot limit exceed"
-
-
-async def read_params(request: web.Request) -> dict[str, Any]:
-    """A method's parameters, whichever way the client sent them (query, JSON or form)."""
-    params: dict[str, Any] = dict(request.query)
-    if request.content_type == "application/json":
-        try:
-            body = await request.json()
-        except json.JSONDecodeError as error:
-            raise BotApiError(400, "Bad Request: can't parse JSON object") from error
-        if not isinstance(body, dict):
-            raise BotApiError(400, "Bad Request: parameters must be an object")
-        params.update({key: stringify(value) for key, value in body.items()})
-    elif request.can_read_body:
-        form = await request.post()
-        params.update(form)
-    return params
-
-
-def stringify(value: Any) -> Any:
-    """JSON bodies carry numbers and objects; forms carry strings. Methods see the form shape."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return json.dumps(value)
-
-
-def required(params: Mapping[str, Any], name: str, missing: str) -> str:
-    value = params.get(name)
-    if value is None or value == "":
-        raise BotApiError(400, f"Bad Request: {missing}")
-    return str(value)
-
-
-def int_param(params: Mapping[str, Any], name: str, missing: str) -> int:
-    value = required(params, name, missing)
-    try:
-        return int(value)
-    except ValueError as error:
-        raise BotApiError(400, f"Bad Request: {missing}") from error
-
-
-def photo_sizes(photo_ref: str) -> list[Json]:
-    """Telegram answers a photo with the sizes it made of it; file ids here keep the source URL."""
-    unique = f"{zlib.crc32(photo_ref.encode()):08x}"
-    return [
-        {
-            "file_id": photo_ref,
-            "file_unique_id": f"{unique}s",
-            "width": 320,
-            "height": 180,
-            "file_size": 9_000,
-        },
-        {
-            "file_id": photo_ref,
-            "file_unique_id": f"{unique}m",
-            "width": 1280,
-            "height": 720,
-            "file_size": 90_000,
-        },
-    ]

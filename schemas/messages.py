@@ -64,6 +64,10 @@ class PostRef(BaseModel):
     post_id: str
     chat: str | None = Field(default=None, description="Chat or channel id, where the platform has one.")
     url: str | None = None
+    post_ids: list[str] = Field(
+        default_factory=list,
+        description="Every message id of a post made of several (an album), `post_id` first; else empty.",
+    )
 
 
 class Delivery(BaseModel):

@@ -14,8 +14,12 @@ import pytest
 from redis.asyncio import Redis
 
 from adapters.telegram import BotCredentials, TelegramAdapter
+from adapters.telegram_preview import parse_count
 from adapters.x import XAdapter, XCredentials
 from sandbox import Fault, RunningSandbox
+from sandbox.telegram import TelegramFake
+from sandbox.telegram_page import shown_count
+from schemas import Action, Delivery
 from services.app import build_runtime
 from services.config import parse_network
 from services.keys import ReachKeys
@@ -111,6 +115,12 @@ async def fake_members(sandbox: RunningSandbox, agency: str) -> int:
     return int(body["result"])
 
 
+def telegram_views(sandbox: RunningSandbox, agency: str, post_id: str) -> int:
+    fake = sandbox.sandbox.fakes["telegram"]
+    assert isinstance(fake, TelegramFake)
+    return fake.views[(fake.chat_id_of(AGENCIES[agency][2].lstrip("@")), int(post_id))]
+
+
 async def fake_audience(sandbox: RunningSandbox) -> dict[tuple[str, str], int]:
     """(platform, agency) → followers or members, as the fakes answer them."""
     audience: dict[tuple[str, str], int] = {}
@@ -193,13 +203,30 @@ async def test_x_metrics_and_followers_are_the_fakes(x: XAdapter, sandbox: Runni
     assert await x.metrics(credentials, ["rt-1"]) == {}
 
 
-async def test_telegram_gives_channel_members_and_no_post_metrics(sandbox: RunningSandbox) -> None:
-    adapter = TelegramAdapter(api_base=sandbox.api_base("telegram"), timeout_seconds=5)
+async def test_telegram_gives_channel_members_and_views_from_the_public_preview(
+    sandbox: RunningSandbox,
+) -> None:
+    base = sandbox.api_base("telegram")
+    adapter = TelegramAdapter(api_base=base, web_base=base, timeout_seconds=5)
     credentials = BotCredentials(bot_token=bot_token("khz-rail"), chat_id="@south_rail")
     try:
-        assert not TelegramAdapter.supports_metrics
+        assert TelegramAdapter.supports_metrics
         assert await adapter.audience(credentials) == await fake_members(sandbox, "khz-rail")
-        assert await adapter.metrics(credentials, ["1", "2"]) == {}
+        assert await adapter.metrics(credentials, ["1", "2"]) == {}  # nothing posted yet
+        posted = await adapter.publish(
+            credentials,
+            Delivery(
+                id="tw-9/khz-rail/telegram/publish",
+                item_id="tw-9",
+                agency="khz-rail",
+                platform="telegram",
+                action=Action.PUBLISH,
+                origin_agency="khz-rail",
+                text="قطار",
+            ),
+        )
+        views = (await adapter.metrics(credentials, [posted.post_id]))[posted.post_id].views
+        assert views is not None and views > 0
     finally:
         await adapter.aclose()
 
@@ -278,6 +305,10 @@ async def test_each_post_is_snapshotted_at_each_offset_batched_per_account_and_s
         if snapshot.platform == "x" and snapshot.action == "publish":
             assert snapshot.impressions == metrics[snapshot.post_id]["impression_count"]
             assert snapshot.likes == metrics[snapshot.post_id]["like_count"]
+        elif snapshot.platform == "telegram" and snapshot.action == "publish":
+            # Views from the public preview, as the page rounds them ("23.4K").
+            shown = parse_count(shown_count(telegram_views(sandbox, snapshot.agency, snapshot.post_id)))
+            assert snapshot.views == snapshot.impressions == shown
         else:
             assert snapshot.impressions is None
     latest = await redis.hget(keys.post("tw-1/khz-roads/x/publish"), "latest")

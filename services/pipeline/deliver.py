@@ -207,6 +207,7 @@ class Deliver:
             post_id=posted.post_id,
             chat=posted.chat,
             url=posted.url,
+            post_ids=list(posted.post_ids),
         )
         await self.ledger.record_posted(delivery, post, entry.ack)
         log.info("delivery.posted", post_id=post.post_id, url=post.url)

@@ -13,8 +13,9 @@ One run, all on this machine:
 The audit compares the ledger, the dead-letter stream and what the sandbox actually received:
 `lost` counts expected deliveries that are neither posted nor dead, and ledger posts the platform
 never saw; `duplicated` counts extra platform records of one delivery. Both must be 0.
-A Telegram `drop` ends as an `unconfirmed` dead letter (a bot cannot look back at its channel): the
-post exists, and a person is asked to check it; it is counted under `on_platform_but_dead`.
+A Telegram `drop` is reconciled from the channel's public preview (found by its text: posted once);
+what still ends `unconfirmed` (the post exists and a person is asked to check it) is counted under
+`on_platform_but_dead`.
 """
 
 from __future__ import annotations
@@ -181,6 +182,8 @@ def network_document(sandbox: RunningSandbox, config: ChaosConfig) -> dict[str, 
             **{
                 platform: {
                     "api_base": sandbox.api_base(platform),
+                    # Public pages (Telegram's channel previews) are the sandbox's too.
+                    "web_base": sandbox.api_base(platform),
                     "timeout_seconds": config.platform_timeout_seconds,
                     # No proactive write budget (Telegram's 20/minute would make this an hour):
                     # the chaos injects the platforms' 429s itself.

@@ -22,7 +22,7 @@ def x_telegram_network(
     return {
         "platforms": {
             "x": {"api_base": sandbox.api_base("x")},
-            "telegram": {"api_base": sandbox.api_base("telegram")},
+            "telegram": {"api_base": sandbox.api_base("telegram"), "web_base": sandbox.api_base("telegram")},
         },
         "agencies": {
             name: {

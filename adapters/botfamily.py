@@ -1,0 +1,226 @@
+"""The adapter of every Bot-API provider (Telegram, Bale, Soroush+): a channel, through a bot that
+administers it, over `adapters.botapi.BotApiClient`.
+
+- publish: `sendMessage`; one picture or video as `sendPhoto` / `sendVideo` / `sendDocument` with the
+  text as caption (held to the caption limit); 2–10 as one album (`sendMediaGroup`, the caption on
+  the first), whose first message id is the delivery's post id, all ids kept in `Posted.post_ids`.
+  Files are the bytes Hamafza fetched, uploaded as multipart; without them, the item's URLs.
+- forward: `forwardMessage` (an album: `forwardMessages` where the provider has it, else each message).
+- copy: `copyMessage` of a single picture or video with the partner's own caption; otherwise the
+  partner's own wording is posted as its own message (a text message cannot be re-worded by copy).
+- audience: the channel's member count. Post views and reconciliation come from subclasses that can
+  read the channel's public pages (Telegram); elsewhere an ambiguous send cannot be checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from adapters.base import (
+    Adapter,
+    AmbiguousError,
+    AuthError,
+    DeliveryError,
+    MediaFile,
+    MediaKind,
+    PermanentError,
+    Posted,
+)
+from adapters.botapi import BotApiClient, BotApiProfile, is_setup_problem
+from schemas import Action, Delivery, Item, PostRef
+
+BotToken = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d+:[A-Za-z0-9_-]+$")]
+ChatId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^(@[A-Za-z0-9_]+|-?\d+)$")]
+
+MB = 1024 * 1024
+
+
+class BotCredentials(BaseModel):
+    """A bot that is an admin of the channel it posts to."""
+
+    # A malformed token is still a secret: keep it out of validation error messages.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, coerce_numbers_to_str=True, hide_input_in_errors=True
+    )
+
+    bot_token: BotToken
+    chat_id: ChatId
+
+
+class BotApiAdapter(Adapter[BotCredentials]):
+    """A Bot-API provider; subclasses give `platform`, `title` and `profile`."""
+
+    profile: ClassVar[BotApiProfile]
+    credentials_model = BotCredentials
+    amplify_labels: ClassVar[Mapping[Action, str]] = {Action.FORWARD: "forward", Action.COPY: "copy"}
+    text_limit = 4096
+    caption_limit: ClassVar[int] = 1024
+    media_limit = 10
+    media_kinds: ClassVar[frozenset[MediaKind]] = frozenset({"image", "video"})
+    # Uploads: photos up to 10 MB, other files (videos) up to 50 MB.
+    media_max_bytes: ClassVar[Mapping[MediaKind, int]] = {"image": 10 * MB, "video": 50 * MB}
+    secret_fields = frozenset({"bot_token"})
+    # About 20 messages a minute into one channel.
+    rate_limit: ClassVar[str | None] = "20/minute"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        profile = cls.__dict__.get("profile")
+        if profile is not None:
+            # The profile is the one source of a provider's limits and verbs.
+            cls.default_api_base = profile.default_api_base
+            cls.text_limit = profile.text_limit
+            cls.caption_limit = profile.caption_limit
+            cls.media_limit = 10 if profile.has_media_group else 1
+            cls.media_max_bytes = {
+                "image": profile.upload_limits["photo"],
+                "video": profile.upload_limits["video"],
+            }
+            labels = {Action.FORWARD: "forward"}
+            if profile.has_copy:
+                labels[Action.COPY] = "copy"
+            cls.amplify_labels = labels
+        super().__init_subclass__(**kwargs)
+
+    def __init__(
+        self, api_base: str | None = None, timeout_seconds: float = 20.0, web_base: str | None = None
+    ) -> None:
+        super().__init__(api_base, timeout_seconds, web_base)
+        self.client = BotApiClient(self.profile, self.api_base, timeout_seconds)
+
+    # --- rendering -------------------------------------------------------------------------------
+
+    def limit_for(self, item: Item) -> tuple[int, str]:
+        # A post with media is one photo or album, its text the caption.
+        if item.media:
+            return self.caption_limit, "caption limit (a post with a picture)"
+        return self.text_limit, "limit"
+
+    # --- calls -----------------------------------------------------------------------------------
+
+    def account_label(self, credentials: BotCredentials) -> str:
+        return f"{self.platform}:{credentials.chat_id}"
+
+    async def publish(
+        self, credentials: BotCredentials, delivery: Delivery, media: Sequence[MediaFile] = ()
+    ) -> Posted:
+        files: Sequence[MediaFile | str] = list(media) or [str(entry.url) for entry in delivery.media]
+        files = files[: self.media_limit]
+        token, chat = credentials.bot_token, credentials.chat_id
+        try:
+            if len(files) >= 2:
+                messages = await self.client.send_media_group(token, chat, files, delivery.text)
+                ids = [str(message["message_id"]) for message in messages]
+                return self._posted(credentials, messages[0], ids)
+            if files:
+                message = await self.client.send_media(token, chat, files[0], delivery.text)
+            else:
+                message = await self.client.send_message(token, chat, delivery.text, link=delivery.link)
+        except DeliveryError as error:
+            raise self._account_error(error) from None
+        return self._posted(credentials, message)
+
+    async def amplify(
+        self,
+        credentials: BotCredentials,
+        delivery: Delivery,
+        source: PostRef,
+        media: Sequence[MediaFile] = (),
+    ) -> Posted:
+        if delivery.action not in self.amplify_actions:
+            return await super().amplify(credentials, delivery, source, media)
+        ids = source.post_ids or [source.post_id]
+        if source.chat is None or not all(post_id.isdigit() for post_id in ids):
+            raise PermanentError(
+                f"cannot {delivery.action} {source.platform} post {source.post_id!r}: it has no chat or message id"
+            )
+        if delivery.action is Action.COPY:
+            return await self._copy(credentials, delivery, source, media)
+        return await self._forward(credentials, source.chat, [int(post_id) for post_id in ids])
+
+    async def audience(self, credentials: BotCredentials) -> int | None:
+        """The channel's member count: its potential reach."""
+        try:
+            return await self.client.chat_member_count(credentials.bot_token, credentials.chat_id)
+        except DeliveryError as error:
+            raise self._account_error(error) from None
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    async def _forward(self, credentials: BotCredentials, from_chat: str, ids: list[int]) -> Posted:
+        token, chat = credentials.bot_token, credentials.chat_id
+        if len(ids) > 1 and self.profile.has_forward_many:
+            new_ids = await self.client.forward_messages(token, chat, from_chat, ids)
+            return self._posted_ids(credentials, [str(new) for new in new_ids])
+        forwarded: list[str] = []
+        for message_id in ids:
+            try:
+                message = await self.client.forward_message(token, chat, from_chat, message_id)
+            except DeliveryError as error:
+                if forwarded:
+                    # Part of the album is out: sending again would repeat it.
+                    raise AmbiguousError(
+                        f"{self.platform} forwarded {len(forwarded)} of {len(ids)} album messages, then: {error}"
+                    ) from None
+                raise
+            forwarded.append(str(message["message_id"]))
+        return self._posted_ids(credentials, forwarded)
+
+    async def _copy(
+        self, credentials: BotCredentials, delivery: Delivery, source: PostRef, media: Sequence[MediaFile]
+    ) -> Posted:
+        if delivery.media and not source.post_ids and source.chat is not None:
+            # One picture or video: copied with the partner's own caption, without uploading it again.
+            try:
+                new_id = await self.client.copy_message(
+                    credentials.bot_token,
+                    credentials.chat_id,
+                    source.chat,
+                    int(source.post_id),
+                    delivery.text,
+                )
+            except DeliveryError as error:
+                raise self._account_error(error) from None
+            return self._posted_ids(credentials, [str(new_id)])
+        # Text (which copy cannot re-word) or an album: the partner's wording as its own post.
+        return await self.publish(credentials, delivery, media)
+
+    def _account_error(self, error: DeliveryError) -> DeliveryError:
+        """A refusal about the account's own chat is for a person to fix, as refused credentials are."""
+        if is_setup_problem(self.profile, error):
+            return AuthError(f"{error}; check the chat_id and that the bot is an admin there")
+        return error
+
+    def _posted(
+        self, credentials: BotCredentials, message: dict[str, Any], ids: Sequence[str] = ()
+    ) -> Posted:
+        chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
+        username = (chat or {}).get("username") or self._username(credentials)
+        post_id = str(message["message_id"])
+        return Posted(
+            post_id=post_id,
+            url=self._post_url(username, post_id),
+            chat=credentials.chat_id,
+            post_ids=tuple(ids) if len(ids) > 1 else (),
+        )
+
+    def _posted_ids(self, credentials: BotCredentials, ids: Sequence[str]) -> Posted:
+        return Posted(
+            post_id=ids[0],
+            url=self._post_url(self._username(credentials), ids[0]),
+            chat=credentials.chat_id,
+            post_ids=tuple(ids) if len(ids) > 1 else (),
+        )
+
+    @staticmethod
+    def _username(credentials: BotCredentials) -> str | None:
+        return credentials.chat_id[1:] if credentials.chat_id.startswith("@") else None
+
+    def _post_url(self, username: str | None, post_id: str) -> str | None:
+        base = self.profile.post_url_base
+        return f"{base}/{username}/{post_id}" if username and base else None
