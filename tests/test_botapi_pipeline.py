@@ -5,6 +5,7 @@ public Telegram channel is reconciled from its preview page, one to a private ch
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 
@@ -28,6 +29,7 @@ def token(platform: str, agency: str) -> str:
 def make_runtime(sandbox: RunningSandbox, redis_url: str, prefix: str, chats: dict[str, str]) -> Runtime:
     registry = {name: cls for name, cls in load_adapters().items() if name in PLATFORMS}
     document: dict[str, Any] = {
+        "media": {"allow_hosts": [urlsplit(sandbox.url).netloc]},  # the sandbox serves the CMS's files
         "platforms": {
             platform: {"api_base": sandbox.api_base(platform), "web_base": sandbox.api_base(platform)}
             for platform in PLATFORMS
@@ -64,7 +66,10 @@ async def test_two_pictures_become_albums_and_partners_forward_all_of_them(
         "id": "qom-1",
         "agency": "qom-gov",
         "text": "خدمت‌رسانی به زائران در حرم",
-        "media": [{"url": "https://qom.ir/a.jpg", "alt": "زائران"}, {"url": "https://qom.ir/b.jpg"}],
+        "media": [
+            {"url": f"{sandbox.url}/_sandbox/media/haram.jpg", "alt": "زائران"},
+            {"url": f"{sandbox.url}/_sandbox/media/mokeb.png?bytes=2500"},
+        ],
     }
     async with running(runtime) as workers:
         await redis.xadd(runtime.keys.items, xadd_fields(item))
@@ -74,7 +79,9 @@ async def test_two_pictures_become_albums_and_partners_forward_all_of_them(
     for platform in PLATFORMS:
         posts = sandbox.sandbox.posts_on(platform)
         [album] = [post for post in posts if post.action == "publish"]
-        assert album.chat == "@qom_gov" and len(album.post_ids) == 2 and len(album.media) == 2
+        assert album.chat == "@qom_gov" and len(album.post_ids) == 2
+        # The bytes the media step fetched once, uploaded to every provider.
+        assert [ref.rsplit(":", 2)[1] for ref in album.media] == ["media.jpg", "media.png"]
         assert states[(platform, "publish")].state == "posted"
         assert states[(platform, "publish")].post_id == album.post_id
         forwards = [post for post in posts if post.action == "forward"]
@@ -83,6 +90,7 @@ async def test_two_pictures_become_albums_and_partners_forward_all_of_them(
         assert {post.source_chat for post in forwards} == {"@qom_gov"}
         assert states[(platform, "forward")].state == "posted"
     assert await dead_letters(redis, runtime.keys) == []
+    assert sandbox.sandbox.media_requests["/_sandbox/media/haram.jpg"] == 1  # fetched once for all
 
 
 async def test_an_ambiguous_send_is_reconciled_on_a_public_channel_and_unconfirmed_on_a_private_one(
