@@ -4,7 +4,8 @@ only Telegram offers: a public channel's web preview (`{web_base}/s/{channel}`).
 Bots cannot read views, but the preview shows every recent post's text and views: for public
 channels (`chat_id` an `@username`) those views are the post's reach (`metrics`: views and
 impressions), and an ambiguous send is looked up there by its text (`reconcile`) before it is ever
-called `unconfirmed`. A private channel (a numeric `chat_id`) has no preview: its ambiguous sends stay
+called `unconfirmed` (only one that is found settles it: one not shown may still be carried out). A
+private channel (a numeric `chat_id`) has no preview: its ambiguous sends stay
 `unconfirmed` and its reach is the member count alone.
 """
 
@@ -56,7 +57,8 @@ class TelegramAdapter(BotApiAdapter):
         }
 
     async def reconcile(self, credentials: BotCredentials, delivery: Delivery) -> Posted | None:
-        """The post of an ambiguous send, found on the public preview by its text; None if absent."""
+        """The post of an ambiguous send, found on the public preview by its text. Never None: a
+        send not shown there may still arrive, so it stays for a person (CannotReconcile)."""
         username = self._username(credentials)
         if username is None:
             raise CannotReconcile("a private channel has no public page to check")
@@ -69,7 +71,11 @@ class TelegramAdapter(BotApiAdapter):
             post for post in page if normalized(post.text) == wanted and (post.at is None or post.at >= since)
         ]
         if not matches:
-            return None
+            # Not "surely absent": a request that timed out may still be carried out after this
+            # look, and sending again would then post twice. A person checks.
+            raise CannotReconcile(
+                f"the public preview of @{username} does not show it (yet); it may still be carried out"
+            )
         # An album shows as one post with the caption; the newest match is this send's.
         post = max(matches, key=lambda found: found.post_id)
         return Posted(

@@ -22,12 +22,12 @@ from typing import Any
 import psutil
 from redis.asyncio import Redis
 
-from bench import pipeline, profiling, sandboxed
+from bench import botapi, pipeline, profiling, sandboxed
 from bench.common import ROOT, Child, cleanup
 from services.ops.embedded_redis import redis_url
 
 RESULTS = ROOT / "bench" / "results"
-PHASES = ("reference", "pipeline", "sandbox", "memory")
+PHASES = ("reference", "pipeline", "sandbox", "memory", "botapi")
 
 TARGETS = {
     "deliveries_per_s_zero_latency": 5_000,
@@ -35,6 +35,7 @@ TARGETS = {
     "p99_ms_at_1000_per_s": 50,
     "deliveries_per_s_at_200ms": 2_000,
     "rss_growth_pct": 10,
+    "botapi_ratio": botapi.TARGET_RATIO,
 }
 
 
@@ -106,6 +107,8 @@ def figures(results: dict[str, Any]) -> dict[str, Any]:
             f[f"http200_{label}_in_flight"] = sbx[label]["in_flight_mean"]
             f[f"http200_{label}_worker_cpu"] = sbx[label]["worker_cpu_utilisation"]
             f[f"http200_{label}_ratio_to_raw"] = ratio(sbx[label]["per_s"], raw)
+    if "botapi" in results:
+        f.update(botapi.figures(results["botapi"]))
     mem = results.get("memory", {})
     if mem:
         f["rss_before_mb"] = mem["rss_before"] / 2**20
@@ -147,6 +150,8 @@ def verdicts(f: dict[str, Any]) -> dict[str, bool | None]:
         else best_http >= TARGETS["deliveries_per_s_at_200ms"],
         "rss_growth_<=10%": at_most("rss_growth_pct", TARGETS["rss_growth_pct"]),
         "streams_bounded": f.get("streams_bounded"),
+        "botapi_per_s_>=3x_ptb": at_least("botapi_throughput_ratio", TARGETS["botapi_ratio"]),
+        "botapi_cpu_<=1/3_ptb": at_least("botapi_cpu_ratio", TARGETS["botapi_ratio"]),
     }
 
 
@@ -256,6 +261,28 @@ def table(results: dict[str, Any], f: dict[str, Any], v: dict[str, bool | None])
                 " ".join(f"{k}={n:,}" for k, n in m["streams_after"].items()),
             )
         )
+    if "botapi" in results:
+        b = results["botapi"]
+        for label, key in (
+            ("python-telegram-bot (reference)", "reference"),
+            ("Hamafza aiohttp client", "new"),
+        ):
+            r = b[key]
+            add(
+                (
+                    f"5 Bot API at {fmt(b['latency_ms'])} ms, {label}",
+                    f"{fmt(r['per_s'])} deliveries/s",
+                    f"{fmt(r['cpu_us_per_delivery'])} µs CPU/delivery, CPU {fmt(r['cpu_utilisation'] * 100)}%, "
+                    f"{b['concurrency']} in flight, errors {r['errors'] or 0}",
+                )
+            )
+        add(
+            (
+                "5 Bot API: new client ÷ python-telegram-bot",
+                f"×{fmt(b['throughput_ratio'], 2)} deliveries/s",
+                f"×{fmt(b['cpu_ratio'], 2)} less CPU per delivery (target ×{fmt(botapi.TARGET_RATIO, 0)} each)",
+            )
+        )
     if not rows:
         return "(no phase ran)"
     width = max(len(r[0]) for r in rows) + 2
@@ -309,6 +336,11 @@ async def run(args: argparse.Namespace) -> int:  # noqa: PLR0915
             if "memory" not in args.skip:
                 say("4. memory")
                 results["memory"] = await pipeline.memory(url, base, sizes, say)
+            if "botapi" not in args.skip:
+                say("5. Bot API client against python-telegram-bot, 200 ms fake")
+                results["botapi"] = await botapi.compare(
+                    200.0, 1500, 2 if args.quick else 3, 4 if args.quick else 10, 1 if args.quick else 2, say
+                )
             if args.profile:
                 say("5. profile of the zero-latency pipeline")
                 RESULTS.mkdir(parents=True, exist_ok=True)
