@@ -3,7 +3,8 @@
 Each account may live on its own server (`instance_url`); without one, the platform's `api_base`.
 Publishing sends an `Idempotency-Key` equal to the delivery id: Mastodon keeps it per account for an
 hour and answers a repeat with the status it already made, so a resend after a lost answer never
-posts twice. Amplification is a boost (reblog), itself idempotent on Mastodon. `reconcile` looks for
+posts twice. Pictures and video go up first (`media_post`, alt text as the description) and are
+waited for until processed. Amplification is a boost (reblog), itself idempotent on Mastodon. `reconcile` looks for
 the delivery's text among the account's newest statuses.
 
 Text is held to 500 characters (every Mastodon server allows at least that), or to the server's own
@@ -44,6 +45,7 @@ from adapters.base import (
     DeliveryError,
     Engagement,
     MediaFile,
+    MediaKind,
     PermanentError,
     Posted,
     RateLimitedError,
@@ -55,6 +57,9 @@ URL = re.compile(r"https?://\S+")
 URL_WEIGHT = 23
 DEFAULT_RATE_WINDOW = timedelta(minutes=5)
 RECENT_STATUSES = 40
+ALT_TEXT_LIMIT = 1500  # MediaAttachment::MAX_DESCRIPTION_LENGTH
+PROCESSING_POLL_SECONDS = 0.5
+SERVER_VERSION = "4.0.0"
 T = TypeVar("T")
 
 
@@ -85,7 +90,14 @@ class MastodonAdapter(Adapter[MastodonCredentials]):
     default_api_base: ClassVar[str] = "https://mastodon.social"
     amplify_labels: ClassVar[Mapping[Action, str]] = {Action.REPOST: "boost"}
     text_limit: ClassVar[int] = 500
-    media_limit: ClassVar[int] = 0  # media upload is not wired yet: links still unfurl into cards
+    # Mastodon 4.x defaults (media_attachment.rb; /api/v2/instance `configuration.media_attachments`):
+    # 4 attachments, images up to 16 MB, video up to 99 MB; alt text up to 1500 characters.
+    media_limit: ClassVar[int] = 4
+    media_kinds: ClassVar[frozenset[MediaKind]] = frozenset({"image", "video"})
+    media_max_bytes: ClassVar[Mapping[MediaKind, int]] = {
+        "image": 16 * 1024 * 1024,
+        "video": 99 * 1024 * 1024,
+    }
     secret_fields: ClassVar[frozenset[str]] = frozenset({"access_token"})
     supports_metrics: ClassVar[bool] = True
 
@@ -115,11 +127,34 @@ class MastodonAdapter(Adapter[MastodonCredentials]):
         self, credentials: MastodonCredentials, delivery: Delivery, media: Sequence[MediaFile] = ()
     ) -> Posted:
         await self._learn_limit(credentials)
+        media_ids = [await self._upload(credentials, file) for file in media] or None
         status = await self._call(
             credentials,
-            lambda api: api.status_post(delivery.text, visibility="public", idempotency_key=delivery.id),
+            lambda api: api.status_post(
+                delivery.text, media_ids=media_ids, visibility="public", idempotency_key=delivery.id
+            ),
         )
         return _posted(status)
+
+    async def _upload(self, credentials: MastodonCredentials, file: MediaFile) -> str:
+        """One attachment with its alt text, waited for until the server has processed it (video
+        is processed after the upload answers; a status cannot carry it before)."""
+        description = file.alt[:ALT_TEXT_LIMIT] if file.alt else None
+        attachment = await self._call(
+            credentials,
+            lambda api: api.media_post(
+                file.data, mime_type=file.content_type, description=description, file_name=file.filename
+            ),
+        )
+        # Uploading again after a failure only leaves an unattached file, which Mastodon deletes.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_seconds
+        while attachment.get("url") is None:
+            if loop.time() > deadline:
+                raise RetryableError("the Mastodon server was still processing the media; trying again later")
+            await asyncio.sleep(PROCESSING_POLL_SECONDS)
+            attachment = await self._call(credentials, _media_reader(str(attachment["id"])), write=False)
+        return str(attachment["id"])
 
     async def amplify(
         self,
@@ -188,7 +223,11 @@ class MastodonAdapter(Adapter[MastodonCredentials]):
                 # requests takes (connect, read); Mastodon.py passes it through, though typed float.
                 request_timeout=(min(5.0, self.timeout_seconds), self.timeout_seconds),  # type: ignore[arg-type]
                 version_check_mode="none",
+                mastodon_version=SERVER_VERSION,  # never asks the server; see below
             )
+            # Mastodon.py reads a given version only when it checks versions, yet `media_post` picks
+            # /api/v2/media (every server since 3.1.4) by these fields; set them rather than ask.
+            client.mastodon_major, client.mastodon_minor, client.mastodon_patch = 4, 0, 0
             self._clients[key] = client
         return client
 
@@ -213,6 +252,10 @@ class MastodonAdapter(Adapter[MastodonCredentials]):
             failure = translate(error, client, write)
         # Raised outside the except block: no library exception (with its request) rides along.
         raise failure
+
+
+def _media_reader(media_id: str) -> Callable[[Mastodon], Any]:
+    return lambda api: api.media(media_id)
 
 
 def _status_reader(post_id: str) -> Callable[[Mastodon], Any]:

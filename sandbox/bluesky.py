@@ -6,7 +6,8 @@ reads their `exp`) without a `didDoc`, so the SDK stays on this host. Records ar
 (repo, collection, rkey): creating one at an existing rkey fails with 400 `InvalidRequest`, as a PDS
 refuses to overwrite through `createRecord`. A post's text is held to 300 graphemes and 3000 bytes,
 as the `app.bsky.feed.post` lexicon says. Errors are `{"error": name, "message": text}`; a 429
-carries `ratelimit-limit/remaining/reset/policy` headers, the reset in epoch seconds.
+carries `ratelimit-limit/remaining/reset/policy` headers, the reset in epoch seconds. Blobs and
+image embeds: `sandbox.bluesky_blobs`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, ClassVar
 import grapheme
 from aiohttp import web
 
+from sandbox.bluesky_blobs import BlobProblem, Blobs
 from sandbox.server import Fake, Sandbox, register_fake
 
 MAX_GRAPHEMES = 300
@@ -56,6 +58,7 @@ class BlueskyFake(Fake):
         super().__init__(sandbox)
         self.records: dict[tuple[str, str, str], Json] = {}  # (did, collection, rkey) → {cid, value}
         self.sessions: dict[str, str] = {}  # access token → did
+        self.blobs = Blobs()
 
     def routes(self) -> list[web.RouteDef]:
         return [web.route("*", "/xrpc/{nsid}", self.dispatch)]
@@ -95,6 +98,17 @@ class BlueskyFake(Fake):
             "app.bsky.feed.getPosts": self.get_posts,
             "app.bsky.actor.getProfile": self.get_profile,
         }
+        if request.match_info["nsid"] == "com.atproto.repo.uploadBlob" and request.method == "POST":
+            try:
+                did = self._did(request)
+                data = await request.read()
+                return web.json_response(
+                    self.blobs.upload(did, data, request.headers.get("Content-Type", ""))
+                )
+            except XrpcError as error:
+                return self._error(error)
+            except BlobProblem as problem:
+                return self._error(XrpcError(problem.status, problem.error, problem.message))
         method = methods.get(request.match_info["nsid"])
         if method is None:
             return self._error(XrpcError(501, "MethodNotImplemented", "Method Not Implemented"))
@@ -147,7 +161,12 @@ class BlueskyFake(Fake):
         if key in self.records:
             raise XrpcError(400, "InvalidRequest", f"Record already exists: at://{did}/{collection}/{rkey}")
         source_uri: str | None = None
+        images: list[str] = []
         if collection == POST:
+            try:
+                images = self.blobs.embedded(did, record)
+            except BlobProblem as problem:
+                raise XrpcError(problem.status, problem.error, problem.message) from None
             text = str(record.get("text") or "")
             if grapheme.length(text) > MAX_GRAPHEMES or len(text.encode()) > MAX_BYTES:
                 raise XrpcError(
@@ -170,6 +189,7 @@ class BlueskyFake(Fake):
             text=str(record.get("text") or ""),
             url=f"https://bsky.app/profile/{self._handle(did)}/post/{rkey}" if collection == POST else None,
             source_post_id=source_uri,
+            media=images,
         )
         return {"uri": uri, "cid": cid, "commit": {"cid": cid, "rev": rkey}, "validationStatus": "valid"}
 

@@ -7,7 +7,7 @@ Shapes follow Mastodon 4.x: `Status` and `Account` entities, `{"error": "..."}` 
 validation failures (a status over the instance's character limit), 404 `Record not found`, and
 `X-RateLimit-Limit/Remaining/Reset` on every answer, the reset as ISO-8601 (not epoch). The
 `Idempotency-Key` header is honoured per account, as `post_status_service.rb` does: a repeat returns
-the first status instead of posting again. A reblog of an already-reblogged status returns the
+the first status instead of posting again. Media attachments: `sandbox.mastodon_media`. A reblog of an already-reblogged status returns the
 existing reblog, as Mastodon's `ReblogService` does.
 """
 
@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
+from sandbox.mastodon_media import MastodonMedia, MediaProblem
 from sandbox.server import Fake, Sandbox, SandboxPost, register_fake
 
 HOST = "sandbox.social"
@@ -50,6 +51,7 @@ class MastodonFake(Fake):
         self.max_characters = max_characters
         self.status_limit = STATUSES_PER_3H
         self.idempotency: dict[tuple[str, str], str] = {}
+        self.media = MastodonMedia(HOST, self.next_id)
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -60,6 +62,8 @@ class MastodonFake(Fake):
             web.get("/api/v1/accounts/{id}/statuses", self._guard(self._account_statuses)),
             web.get("/api/v2/instance", self._guard(self._instance)),
             web.get("/api/v2/instance/", self._guard(self._instance)),  # as Mastodon.py asks
+            web.post("/api/v2/media", self._guard(self._upload_media)),
+            web.get("/api/v1/media/{id}", self._guard(self._read_media)),
         ]
 
     # --- error shapes ----------------------------------------------------------------------------
@@ -79,8 +83,10 @@ class MastodonFake(Fake):
         account = self._account(request)
         params = await _params(request)
         text = str(params.get("status") or "")
-        if not text.strip() and not params.get("media_ids[]"):
+        media_ids = [str(media_id) for media_id in params.get("media_ids[]") or params.get("media_ids") or []]
+        if not text.strip() and not media_ids:
             raise MastodonError(422, "Validation failed: Text can't be blank")
+        attachments = self.media.attach(account["id"], media_ids)
         length = len(URL.sub("x" * URL_WEIGHT, text))
         if length > self.max_characters:
             raise MastodonError(
@@ -96,11 +102,18 @@ class MastodonFake(Fake):
             action="publish",
             text=text,
             url=None,
+            media=[attachment.id for attachment in attachments],
         )
         post.url = f"https://{HOST}/@{account['username']}/{post.post_id}"
         if key:
             self.idempotency[(account["id"], key)] = post.post_id
         return self._json(200, self._status(post))
+
+    async def _upload_media(self, request: web.Request) -> web.Response:
+        return await self.media.upload(self._account(request)["id"], request)
+
+    async def _read_media(self, request: web.Request) -> web.Response:
+        return self.media.read(self._account(request)["id"], request.match_info["id"])
 
     async def _reblog(self, request: web.Request) -> web.Response:
         account = self._account(request)
@@ -165,6 +178,8 @@ class MastodonFake(Fake):
                 response: web.Response = await handler(request)
             except MastodonError as error:
                 return self._json(error.status, {"error": error.message}, error.headers or None)
+            except MediaProblem as problem:
+                return self._json(problem.status, {"error": problem.message})
             return response
 
         return guarded
@@ -220,7 +235,11 @@ class MastodonFake(Fake):
             "visibility": "public",
             "sensitive": False,
             "spoiler_text": "",
-            "media_attachments": [],
+            "media_attachments": [
+                self.media.attachments[media_id].entity(HOST)
+                for media_id in post.media
+                if media_id in self.media.attachments
+            ],
             "mentions": [],
             "tags": [],
             "emojis": [],
@@ -260,4 +279,5 @@ async def _params(request: web.Request) -> dict[str, Any]:
         body = await request.json()
         return body if isinstance(body, dict) else {}
     form = await request.post()
-    return dict(form)
+    # Array parameters (`media_ids[]`) come as repeated fields.
+    return {key: form.getall(key) if key.endswith("[]") else form[key] for key in form}
