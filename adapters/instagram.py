@@ -150,6 +150,8 @@ class InstagramAdapter(Adapter[InstagramCredentials]):
     text_limit: ClassVar[int] = 2200
     media_limit: ClassVar[int] = 10  # one carousel
     media_limit_is_hard: ClassVar[bool] = True
+    # Meta fetches each media URL itself (with cURL), so Hamafza fetches and uploads nothing here.
+    uploads_media: ClassVar[bool] = False
     requires_media: ClassVar[bool] = True
     hashtag_limit: ClassVar[int | None] = 5
     secret_fields: ClassVar[frozenset[str]] = frozenset({"access_token"})
