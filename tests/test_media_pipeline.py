@@ -13,11 +13,12 @@ from redis.asyncio import Redis
 from adapters import MediaFile, Posted, RetryableError
 from adapters.base import MediaKind
 from sandbox import RunningSandbox
-from schemas import DeadReason, Delivery
+from schemas import Action, DeadReason, Delivery, Media, PostRef
 from services.app import build_runtime
 from services.config import parse_network
 from services.ops.status import dead_letters, item_deliveries
-from services.runtime import Runtime, Settings
+from services.pipeline.media import MediaStep
+from services.runtime import Runtime, Settings, encode
 from tests.support.harness import running, wait_idle, xadd_fields
 from tests.support.memory_platform import MemoryCredentials, MemoryPlatform
 
@@ -41,6 +42,16 @@ class Gallery(MemoryPlatform):
     ) -> Posted:
         self.received.append((credentials.handle, list(media)))
         return await super().publish(credentials, delivery, media)
+
+    async def amplify(
+        self,
+        credentials: MemoryCredentials,
+        delivery: Delivery,
+        source: PostRef,
+        media: Sequence[MediaFile] = (),
+    ) -> Posted:
+        self.received.append((credentials.handle, list(media)))
+        return await super().amplify(credentials, delivery, source, media)
 
 
 class Thumbnails(Gallery):
@@ -192,3 +203,36 @@ async def test_a_picture_over_one_platforms_limit_is_rejected_there_only(
     assert "Make it smaller" in letters[0].detail
     assert [len(files) for _, files in adapter(runtime, "gallery").received] == [1]
     assert sandbox.sandbox.media_requests["/_sandbox/media/poster.jpg"] == 1
+
+
+async def test_a_redelivered_item_and_a_partners_copy_reuse_the_stored_bytes(
+    runtime: Runtime, redis: Redis, sandbox: RunningSandbox
+) -> None:
+    url = f"{sandbox.url}/_sandbox/media/poster.png?bytes=5000"
+    item = {"id": "qom-4", "agency": "qom-governorate", "text": "خبر", "platforms": ["gallery"]}
+    await publish(runtime, redis, {**item, "amplify": False, "media": [{"url": url, "alt": "پوستر"}]})
+    # Fan-out again, as after a crash before its acknowledgement: the store answers, nothing is fetched.
+    step = MediaStep(runtime)
+    refusals = await step.prepare("qom-4", [Media(url=url)], [runtime.adapters["gallery"]])
+    await step.fetcher.aclose()
+    assert refusals == {}
+    # A partner's copy (its own post with the item's media), delivered later by any worker.
+    copy = Delivery(
+        id=Delivery.make_id("qom-4", "qom-municipality", "gallery", Action.COPY),
+        item_id="qom-4",
+        agency="qom-municipality",
+        platform="gallery",
+        action=Action.COPY,
+        origin_agency="qom-governorate",
+        text="به نقل از استانداری قم: خبر",
+        media=[Media(url=url, alt="پوستر")],
+        source=PostRef(platform="gallery", agency="qom-governorate", post_id="1"),
+        amplify=False,
+    )
+    async with running(runtime, ("deliver",)) as workers:
+        await redis.xadd(runtime.keys.deliveries("gallery"), encode(copy))
+        await wait_idle(workers)
+    received = adapter(runtime, "gallery").received
+    assert [handle for handle, _ in received] == ["qom-governorate", "qom-municipality"]
+    assert received[0][1] == received[1][1] and received[1][1][0].alt == "پوستر"
+    assert sandbox.sandbox.media_requests["/_sandbox/media/poster.png"] == 1
