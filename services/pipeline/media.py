@@ -22,6 +22,7 @@ trigger no fetch; they read `delivery.media`.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Sequence
 from typing import Any
@@ -74,9 +75,11 @@ class MediaStep:
         if not media or not targets:
             return {}
         wanted = max(rules.media_limit for rules in targets)
-        fetched = [
-            await self._get(item_id, index, medium, targets) for index, medium in enumerate(media[:wanted])
-        ]
+        # All at once, so an item's fetches take one timeout at most, well within the time after which
+        # another worker would reclaim the entry (`claim_idle_ms`); at most 10 files (`Item.media`).
+        fetched = await asyncio.gather(
+            *(self._get(item_id, index, medium, targets) for index, medium in enumerate(media[:wanted]))
+        )
         refusals: dict[str, str] = {}
         for rules in targets:
             problem = media_violation(rules, fetched, self.store_cap)
