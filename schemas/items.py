@@ -16,7 +16,8 @@ Priority = Literal["normal", "urgent"]
 
 
 class Media(BaseModel):
-    """A picture or video the platforms fetch from a public URL."""
+    """A picture or video at a URL: Hamafza fetches it once and uploads it to the platforms (only
+    those whose API fetches URLs itself, as Instagram's does, are given the URL)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
