@@ -92,6 +92,11 @@ class Delivery(BaseModel):
         default=None, description="The network whose agreement an amplification is made under."
     )
     attempt: int = 0
+    queued_at: AwareDatetime | None = Field(
+        default=None,
+        description="When this delivery's clock started: the item's XADD for an own post, the source "
+        "post for an amplification (for the latency metrics).",
+    )
 
     @staticmethod
     def make_id(item_id: str, agency: str, platform: str, action: Action | str) -> str:

@@ -25,6 +25,9 @@ from services.governance.desk import ApprovalDesk
 from services.ingress.updates import UpdateReader
 from services.logs import get_logger, redactor
 from services.ops import janitor
+from services.ops.gauges import approvals_source, paused_source, streams_source
+from services.ops.health import OpsServer, Readiness, groups_probe, redis_probe
+from services.ops.metrics import mark_process_dead
 from services.pipeline import amplify, deliver, fanout
 from services.pipeline.budget import AccountBudget
 from services.pipeline.consumer import InFlight, consume, ensure_group
@@ -40,6 +43,22 @@ if TYPE_CHECKING:
 log = get_logger("hamafza.app")
 
 SERVICES = ("fanout", "deliver", "amplify", "scheduler", "reach", "watch", "api")
+WORKER_SERVICES = tuple(service for service in SERVICES if service != "api")
+
+
+def parse_services(spec: str) -> list[str]:
+    """`all`, `workers` (all but the API), or a comma-separated list such as `fanout,amplify`."""
+    if spec == "all":
+        return list(SERVICES)
+    if spec == "workers":
+        return list(WORKER_SERVICES)
+    chosen = [part.strip() for part in spec.split(",") if part.strip()]
+    unknown = [service for service in chosen if service not in SERVICES]
+    if unknown or not chosen:
+        raise ValueError(
+            f"unknown service {', '.join(unknown) or repr(spec)} (known: all, workers, {', '.join(SERVICES)})"
+        )
+    return chosen
 
 
 class Background(Protocol):
@@ -106,6 +125,26 @@ class Workers:
     api: ApiService | None = None  # HTTP ingress and feed watchers (services/api.py)
     in_flight: InFlight | None = None  # deliveries whose platform calls run past their batch
     background: list[Background] = field(default_factory=list)  # approvals desk, update readers
+    ops: OpsServer | None = None  # /healthz, /readyz, /metrics on HAMAFZA_METRICS_PORT
+    companions: list[Background] = field(default_factory=list)  # the API's own process
+
+    async def start_companions(self) -> None:
+        for companion in self.companions:
+            await companion.start()
+
+    async def stop_companions(self) -> None:
+        for companion in self.companions:
+            await companion.stop()
+
+    async def start_ops(self) -> None:
+        # Before waiting for Redis: /healthz answers, and /readyz says what is missing.
+        if self.ops is not None:
+            await self.ops.start()
+
+    async def stop_ops(self) -> None:
+        if self.ops is not None:
+            await self.ops.stop()
+        mark_process_dead()
 
     async def prepare(self) -> None:
         """Create the consumer groups, waiting for Redis if it is not up yet (a restart, a deploy)."""
@@ -123,6 +162,7 @@ class Workers:
                 waited += 1.0
 
     async def start(self) -> None:
+        await self.start_ops()
         await self.prepare()
         await self.broker.start()
         if self.scheduler is not None:
@@ -131,8 +171,10 @@ class Workers:
             await loop.start()
         if self.api is not None:
             await self.api.start()
+        await self.start_companions()
 
     async def stop(self) -> None:
+        await self.stop_companions()
         if self.api is not None:
             await self.api.stop()
         for loop in self.background:
@@ -143,6 +185,7 @@ class Workers:
         await self.drain()
         await self.forget_consumers()
         await self.runtime.aclose()
+        await self.stop_ops()
         await self.runtime.redis.aclose()
 
     async def drain(self) -> None:
@@ -163,6 +206,7 @@ class Workers:
     def app(self) -> FastStream:
         """A FastStream application (signals, graceful shutdown) for `hamafza run`."""
         application = FastStream(self.broker, logger=logging.getLogger("hamafza.app"))
+        application.on_startup(self.start_ops)
         application.on_startup(self.prepare)
         if self.scheduler is not None:
             scheduler = self.scheduler
@@ -174,11 +218,14 @@ class Workers:
         if self.api is not None:
             application.after_startup(self.api.start)
             application.on_shutdown(self.api.stop)
+        application.after_startup(self.start_companions)
+        application.on_shutdown(self.stop_companions)
 
         async def close() -> None:
             await self.drain()
             await self.forget_consumers()
             await self.runtime.aclose()
+            await self.stop_ops()
             await self.runtime.redis.aclose()
 
         application.after_shutdown(close)
@@ -190,7 +237,12 @@ def build_workers(
     services: Iterable[str] = SERVICES,
     api_host: str | None = None,
     api_port: int | None = None,
+    metrics_port: int | None = None,
+    metrics_host: str | None = None,
+    platforms: Iterable[str] | None = None,
 ) -> Workers:
+    """The chosen services; with `metrics_port`, the ops endpoints too (0: a free port); with
+    `platforms`, deliver consumes only those platforms' streams (one Deployment per platform)."""
     chosen = set(services)
     unknown = chosen - set(SERVICES)
     if unknown:
@@ -201,7 +253,7 @@ def build_workers(
         log_level=logging.DEBUG,
         graceful_timeout=30,
     )
-    ledger = Ledger(runtime.redis, runtime.keys)
+    ledger = Ledger(runtime.redis, runtime.keys, runtime.metrics)
     keys, settings = runtime.keys, runtime.settings
     streams: list[tuple[str, str]] = []
 
@@ -228,7 +280,7 @@ def build_workers(
         )
         worker = deliver.Deliver(runtime, ledger, budget, media)
         in_flight = worker.in_flight
-        for platform in runtime.adapters:
+        for platform in _deliver_platforms(runtime, platforms):
             wire(keys.deliveries(platform), deliver.GROUP, worker.handle)
     background: list[Background] = []
     desk = ApprovalDesk(runtime)
@@ -251,15 +303,40 @@ def build_workers(
     if "scheduler" in chosen:
         scheduler = Scheduler(runtime, [Schedule(key) for key in keys.schedules])
         background.append(janitor.Janitor(runtime))  # stream hygiene, where the scheduler runs
-    api = _api_service(runtime, api_host, api_port) if "api" in chosen else None
-    return Workers(runtime, broker, scheduler, streams, api, in_flight, background)
+    ready = readiness(runtime, streams)
+    api = _api_service(runtime, api_host, api_port, ready) if "api" in chosen else None
+    runtime.metrics.add_source(streams_source(runtime.redis, runtime.keys, list(runtime.adapters)))
+    runtime.metrics.add_source(paused_source(runtime.redis, runtime.keys))
+    runtime.metrics.add_source(approvals_source(runtime.redis, runtime.keys))
+    ops = OpsServer(runtime.metrics, ready, metrics_host, metrics_port) if metrics_port is not None else None
+    return Workers(runtime, broker, scheduler, streams, api, in_flight, background, ops)
 
 
-def _api_service(runtime: Runtime, host: str | None, port: int | None) -> ApiService | None:
+def _deliver_platforms(runtime: Runtime, platforms: Iterable[str] | None) -> list[str]:
+    if platforms is None:
+        return list(runtime.adapters)
+    chosen = list(dict.fromkeys(platforms))
+    unknown = [platform for platform in chosen if platform not in runtime.adapters]
+    if unknown:
+        known = ", ".join(sorted(runtime.adapters))
+        raise ValueError(f"unknown platform {', '.join(unknown)} (known: {known})")
+    return chosen
+
+
+def readiness(runtime: Runtime, streams: list[tuple[str, str]]) -> Readiness:
+    """What `/readyz` asks: Redis, then this process's consumer groups. A new dependency (the
+    database) adds its probe here: `ready.add("database", probe)`."""
+    ready = Readiness([("redis", redis_probe(runtime.redis))])
+    if streams:
+        ready.add("consumer_groups", groups_probe(runtime.redis, streams))
+    return ready
+
+
+def _api_service(runtime: Runtime, host: str | None, port: int | None, ready: Readiness) -> ApiService | None:
     """HTTP ingress on HAMAFZA_API_HOST:HAMAFZA_API_PORT (127.0.0.1:8080), if any agency has `ingest`."""
     from services.ingress.api import ApiService, serves_anyone
 
     if not serves_anyone(runtime.network):
         log.info("api.disabled", reason="no agency has an `ingest` section in the network file")
         return None
-    return ApiService(runtime, host, port)
+    return ApiService(runtime, host, port, ready)

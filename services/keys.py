@@ -92,6 +92,10 @@ class Keys:
     def pause(self, platform: str, agency: str) -> str:
         return f"{self.prefix}:pause:{platform}:{agency}"
 
+    def pause_reason(self, platform: str, agency: str) -> str:
+        """Why an account is paused (`rate_limit` or `auth`), expiring with its pause."""
+        return f"{self.prefix}:pause-reason:{platform}:{agency}"
+
     @property
     def item_index(self) -> str:
         """Sorted set of item ids by first-seen time, for status and reports."""

@@ -19,6 +19,7 @@ from redis.typing import EncodableT, FieldT
 from adapters import Adapter
 from services.config import Account, Network
 from services.keys import Keys
+from services.ops.metrics import Metrics
 
 T = TypeVar("T")
 
@@ -70,6 +71,7 @@ class Runtime:
     consumer: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
     # Other things to release on shutdown (HTTP sessions of the services), called after the adapters'.
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    metrics: Metrics = field(default_factory=Metrics)  # what the services count (services.ops.metrics)
 
     @property
     def keys(self) -> Keys:

@@ -26,7 +26,11 @@ from services.ops.embedded_redis import DEFAULT_URL
 @app.command()
 def run(
     service: Annotated[
-        str, typer.Argument(help="all, or one of: fanout, deliver, amplify, scheduler, reach.")
+        str,
+        typer.Argument(
+            help="all, workers (all but api), or a comma list of: fanout, deliver, amplify, scheduler, "
+            "reach, api."
+        ),
     ] = "all",
     config: ConfigOption = None,
     redis_url: RedisOption = DEFAULT_URL,
@@ -37,19 +41,46 @@ def run(
     port: Annotated[
         int | None, typer.Option(envvar="HAMAFZA_API_PORT", help="api: port to listen on (8080).")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            envvar="HAMAFZA_METRICS_PORT", help="/healthz, /readyz and /metrics on this port (0: any free)."
+        ),
+    ] = None,
+    platforms: Annotated[
+        str | None,
+        typer.Option(
+            envvar="HAMAFZA_DELIVER_PLATFORMS",
+            help="deliver: only these platforms' streams, comma-separated (one Deployment per platform).",
+        ),
+    ] = None,
 ) -> None:
-    """Run services in this process until SIGINT/SIGTERM (then drain in-flight work)."""
-    from services.app import SERVICES, build_runtime, build_workers
+    """Run services until SIGINT/SIGTERM (then drain in-flight work). Under `all`, the HTTP API runs
+    in a process of its own, so its latency does not depend on the workers' load."""
+    from services.app import build_runtime, build_workers, parse_services
+    from services.ingress.api import serves_anyone
+    from services.ops.apart import ApiProcess
     from services.runtime import Settings, run_async
 
     configure()
-    chosen = list(SERVICES) if service == "all" else [service]
     try:
-        runtime = build_runtime(_require_config(config), redis_url, Settings.from_env(prefix=prefix))
-        workers = build_workers(runtime, chosen, api_host=host, api_port=port)
+        chosen = parse_services(service)
+        path = _require_config(config)
+        runtime = build_runtime(path, redis_url, Settings.from_env(prefix=prefix))
+        apart = "api" in chosen and len(chosen) > 1
+        workers = build_workers(
+            runtime,
+            [name for name in chosen if not (apart and name == "api")],
+            api_host=host,
+            api_port=port,
+            metrics_port=metrics_port,
+            platforms=[p.strip() for p in platforms.split(",") if p.strip()] if platforms else None,
+        )
     except (ConfigError, ValueError) as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
+    if apart and serves_anyone(runtime.network):
+        workers.companions.append(ApiProcess(path, redis_url, prefix, host, port))
     run_async(workers.app().run())
 
 

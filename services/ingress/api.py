@@ -42,6 +42,7 @@ from services.ingress.tokens import TokenBook, register_ingest_secrets
 from services.ingress.webhooks import VERIFIERS, PayloadError, SignatureError, describe, short_digest, to_item
 from services.keys import Keys
 from services.logs import get_logger
+from services.ops.health import Readiness, add_routes, redis_probe
 from services.ops.status import item_deliveries
 from services.runtime import Runtime, encode, epoch_ms, now
 
@@ -400,10 +401,6 @@ def create_app(state: ApiState | None = None) -> FastAPI:
         keys = state.runtime.keys if state else Keys()
         return streams.document(keys, sorted(state.runtime.adapters) if state else [])
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
     @app.middleware("http")
     async def log_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
@@ -455,7 +452,13 @@ class _Server(uvicorn.Server):
 class ApiService:
     """The HTTP app on uvicorn and the agencies' feed watchers, in the running event loop."""
 
-    def __init__(self, runtime: Runtime, host: str | None = None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        host: str | None = None,
+        port: int | None = None,
+        readiness: Readiness | None = None,
+    ) -> None:
         self.runtime = runtime
         self.host = host or os.environ.get("HAMAFZA_API_HOST", "127.0.0.1")
         self.port = port if port is not None else int(os.environ.get("HAMAFZA_API_PORT", str(DEFAULT_PORT)))
@@ -463,6 +466,9 @@ class ApiService:
         register_ingest_secrets(agencies)
         self.state = ApiState(runtime, Ingest(runtime.redis, runtime.keys), TokenBook(agencies))
         self.app = create_app(self.state)
+        # /healthz, /readyz and /metrics on the API's own port too (services.ops.health).
+        ready = readiness or Readiness([("redis", redis_probe(runtime.redis))])
+        add_routes(self.app, runtime.metrics, ready)
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
         ingest = self.state.ingest

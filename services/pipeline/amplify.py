@@ -99,6 +99,7 @@ class Amplify:
                     amplify=False,
                     priority=source.priority,
                     network=network_name,
+                    queued_at=result.at,
                 )
                 low, high = members.delay_seconds
                 planned[delivery_id] = (delivery, amplification_delay(delivery_id, low, high))

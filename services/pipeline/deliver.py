@@ -110,15 +110,12 @@ class Deliver:
             return
         # The budget first, so that the claim is followed by nothing but the call: a worker killed
         # between the two leaves a delivery that must be reconciled, though it was never sent.
-        wait_until = await self.budget.take(delivery) if self.budget is not None else None
-        if wait_until is not None:
-            # Our own budget, spent before the platform has to refuse: not an attempt at all.
-            await self.ledger.defer(delivery, wait_until, entry.ack)
-            log.info("delivery.budget_wait", until=wait_until.isoformat())
+        if await self._budget_spent(delivery, entry):
             return
         claim = await self.ledger.claim(delivery, self.lease_ms(adapter))
         if claim.verdict in {"posted", "dead"}:
             await self.ledger.plain.run(lambda pipe: pipe.xack(*entry.ack))
+            self._count(delivery, "already_final")
             log.info("delivery.already_final", state=claim.verdict)
             return
         if claim.verdict == "busy":
@@ -127,6 +124,7 @@ class Deliver:
         if claim.verdict == "paused":
             until = datetime.fromtimestamp(claim.number / 1000, tz=UTC)
             await self.ledger.reschedule(delivery, until, entry.ack)
+            self._count(delivery, "paused")
             log.info("delivery.account_paused", until=until.isoformat())
             return
         if claim.verdict == "ambiguous":
@@ -154,6 +152,7 @@ class Deliver:
             await self.ledger.reschedule(
                 delivery, pause_until, entry.ack, pause_until=pause_until, refund_attempt=True
             )
+            self._count(delivery, "rate_limited")
             log.warning("delivery.rate_limited", until=pause_until.isoformat(), detail=str(error))
         except RetryableError as error:
             await self._retry(delivery, entry, attempts, str(error))
@@ -191,6 +190,17 @@ class Deliver:
         else:
             await self._posted(delivery, entry, posted)
 
+    async def _budget_spent(self, delivery: Delivery, entry: Entry) -> bool:
+        """Our own budget, spent before the platform has to refuse: deferred, not an attempt at all."""
+        wait_until = await self.budget.take(delivery) if self.budget is not None else None
+        if wait_until is None:
+            return False
+        await self.ledger.defer(delivery, wait_until, entry.ack)
+        self.runtime.metrics.budget_wait(delivery.platform)
+        self._count(delivery, "budget_wait")
+        log.info("delivery.budget_wait", until=wait_until.isoformat())
+        return True
+
     async def _call(
         self, delivery: Delivery, account: Account, adapter: Adapter[Any], media: Sequence[MediaFile]
     ) -> Posted:
@@ -210,6 +220,14 @@ class Deliver:
             post_ids=list(posted.post_ids),
         )
         await self.ledger.record_posted(delivery, post, entry.ack)
+        self._count(delivery, "posted")
+        if delivery.queued_at is not None:
+            self.runtime.metrics.posted_after(
+                delivery.platform,
+                delivery.action.value,
+                (now() - delivery.queued_at).total_seconds(),
+                own=delivery.action is Action.PUBLISH,
+            )
         log.info("delivery.posted", post_id=post.post_id, url=post.url)
 
     async def _retry(self, delivery: Delivery, entry: Entry, attempts: int, detail: str) -> None:
@@ -225,6 +243,7 @@ class Deliver:
             return
         delay = backoff_seconds(attempts, settings.backoff_base_seconds, settings.backoff_cap_seconds)
         await self.ledger.reschedule(delivery, now() + timedelta(seconds=delay), entry.ack)
+        self._count(delivery, "retry")
         log.warning("delivery.retry_scheduled", attempt=attempts, in_seconds=round(delay, 2), detail=detail)
 
     async def _reconcile(
@@ -267,4 +286,8 @@ class Deliver:
         self, delivery: Delivery, entry: Entry, reason: DeadReason, detail: str, attempts: int = 0
     ) -> None:
         await self.ledger.record_dead(delivery, reason, detail, STAGE, entry.ack, attempts)
+        self._count(delivery, "dead")
         log.warning("delivery.dead_lettered", reason=reason.value, detail=detail)
+
+    def _count(self, delivery: Delivery, outcome: str) -> None:
+        self.runtime.metrics.delivery(delivery.platform, delivery.action.value, outcome)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import structlog
 from pydantic import ValidationError
 from redis.asyncio.client import Pipeline
@@ -14,7 +16,17 @@ from services.pipeline.consumer import Entry, each_entry
 from services.pipeline.ledger import Ledger
 from services.pipeline.media import MediaStep
 from services.pipeline.schedule import Schedule
-from services.runtime import BadEntry, Runtime, decode_entry, encode, epoch_ms, now, payload_of, preview
+from services.runtime import (
+    BadEntry,
+    Runtime,
+    decode_entry,
+    encode,
+    entry_id_order,
+    epoch_ms,
+    now,
+    payload_of,
+    preview,
+)
 
 GROUP = "fanout"
 STAGE = "fanout"
@@ -104,6 +116,8 @@ class FanOut:
         requested = (
             item.platforms if item.platforms is not None else runtime.network.platforms_of(item.agency)
         )
+        # The item's XADD time, from its entry id: where the XADD-to-post latency starts.
+        added_at = datetime.fromtimestamp(entry_id_order(entry.id)[0] / 1000, tz=UTC)
         deliveries: list[Delivery] = []
         refusals: list[tuple[Delivery, DeadReason, str]] = []
         for platform in dict.fromkeys(requested):
@@ -119,6 +133,7 @@ class FanOut:
                 campaign=item.campaign,
                 amplify=item.amplify,
                 priority=item.priority,
+                queued_at=added_at,
             )
             adapter = runtime.adapters.get(platform)
             if adapter is None:

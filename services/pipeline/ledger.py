@@ -24,6 +24,7 @@ from redis.typing import EncodableT, FieldT
 
 from schemas import DeadLetter, DeadReason, Delivery, DeliveryState, PostRef, Result
 from services.keys import Keys
+from services.ops.metrics import Metrics
 from services.pipeline.coalesce import Coalescer
 from services.pipeline.schedule import Schedule
 from services.runtime import encode, epoch_ms, now
@@ -68,9 +69,10 @@ def amplification_delay(delivery_id: str, low: float, high: float) -> float:
 
 
 class Ledger:
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: Keys, metrics: Metrics | None = None) -> None:
         self.redis = redis
         self.keys = keys
+        self.metrics = metrics
         self.schedule = Schedule(keys.schedule)  # where retries and deferred deliveries wait
         self._claim = redis.register_script(_CLAIM)
         # Units of work from concurrent deliveries share round trips (see services.coalesce).
@@ -171,6 +173,8 @@ class Ledger:
             pipe.xadd(self.keys.results, encode(result))
             self._ack(pipe, ack)
             await pipe.execute()
+        if self.metrics is not None:
+            self.metrics.dead_letter(reason.value)
         return letter
 
     async def dead_entry(self, letter: DeadLetter, ack: tuple[str, str, str] | None) -> None:
@@ -179,6 +183,8 @@ class Ledger:
             pipe.xadd(self.keys.dead, encode(letter))
             self._ack(pipe, ack)
             await pipe.execute()
+        if self.metrics is not None:
+            self.metrics.dead_letter(letter.reason.value)
 
     async def reschedule(
         self,
@@ -201,7 +207,11 @@ class Ledger:
                 pipe.hincrby(ledger_key, "attempts", -1)
             if pause_until is not None:
                 pause_key = self.keys.pause(delivery.platform, delivery.agency)
-                pipe.set(pause_key, epoch_ms(pause_until), pxat=epoch_ms(pause_until) + 1000)
+                expires = epoch_ms(pause_until) + 1000
+                pipe.set(pause_key, epoch_ms(pause_until), pxat=expires)
+                pipe.set(
+                    self.keys.pause_reason(delivery.platform, delivery.agency), "rate_limit", pxat=expires
+                )
             self.schedule.add(pipe, self.keys.deliveries(delivery.platform), retry, due)
             self._ack(pipe, ack)
             await pipe.execute()
@@ -217,13 +227,18 @@ class Ledger:
 
         await self.transaction.run(fill)
 
-    async def pause_account(self, platform: str, agency: str, until: datetime) -> None:
-        """Hold every delivery of one account until `until`; the others go on."""
-        await self.redis.set(self.keys.pause(platform, agency), epoch_ms(until), pxat=epoch_ms(until) + 1000)
+    async def pause_account(self, platform: str, agency: str, until: datetime, reason: str = "auth") -> None:
+        """Hold every delivery of one account until `until`; the others go on. `reason`: why (auth,
+        rate_limit), for `hamafza accounts paused` and the paused-accounts gauge."""
+        expires = epoch_ms(until) + 1000
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self.keys.pause(platform, agency), epoch_ms(until), pxat=expires)
+            pipe.set(self.keys.pause_reason(platform, agency), reason, pxat=expires)
+            await pipe.execute()
 
     async def resume_account(self, platform: str, agency: str) -> int:
         """Lift an account's pause and release its held deliveries now; returns how many were held."""
-        await self.redis.delete(self.keys.pause(platform, agency))
+        await self.redis.delete(self.keys.pause(platform, agency), self.keys.pause_reason(platform, agency))
         return await self.schedule.bring_forward(
             self.redis, self.keys.deliveries(platform), lambda delivery: delivery.get("agency") == agency
         )
