@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import socket
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
+import yaml
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from sandbox import RunningSandbox
@@ -231,3 +236,36 @@ async def test_a_slow_server_times_out(sandbox: RunningSandbox) -> None:
             await fetcher.fetch(f"{sandbox.url}/_sandbox/media/a.jpg?delay_ms=2000", any_cap)
     finally:
         await fetcher.aclose()
+
+
+async def run_cli(*args: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, output.decode()
+
+
+async def test_the_cli_checks_a_url_as_the_media_step_would(sandbox: RunningSandbox, tmp_path: Path) -> None:
+    url = f"{sandbox.url}/_sandbox/media/poster.jpg?bytes=2000000"
+    code, output = await run_cli("media", "check", url)
+    assert code == 1 and "127.0.0.1 is a loopback address" in output
+    assert requests_seen(sandbox) == 0
+    config = tmp_path / "network.yaml"
+    document = {
+        "media": {"allow_hosts": [host_port(sandbox)]},
+        "agencies": {"qom": {"name": "قم", "accounts": {}}},
+    }
+    config.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    code, output = await run_cli("media", "check", url, "--config", str(config))
+    assert code == 0, output
+    assert "image/jpeg (image), 2.0 MB" in output
+    assert "over the limit of 1.0 MB for an image on bluesky" in output
+    assert requests_seen(sandbox) == 1

@@ -41,4 +41,4 @@ def main() -> None:
 
 
 # Each command module adds its commands to `app` when imported; they import the names above.
-from services.cli import accounts, amplifications, dlq, reach, run, tokens  # noqa: E402, F401
+from services.cli import accounts, amplifications, dlq, media, reach, run, tokens  # noqa: E402, F401

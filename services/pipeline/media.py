@@ -40,7 +40,8 @@ from services.runtime import Runtime
 log = get_logger("hamafza.media")
 
 
-def rules_of(adapter: Adapter[Any]) -> MediaRules:
+def rules_of(adapter: Adapter[Any] | type[Adapter[Any]]) -> MediaRules:
+    """A platform's declared media limits (class attributes: an adapter or its class will do)."""
     return MediaRules(
         platform=adapter.platform,
         media_limit=adapter.media_limit,
