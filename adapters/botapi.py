@@ -146,12 +146,28 @@ class BotApiClient:
 
     # --- methods ---------------------------------------------------------------------------------
 
-    async def send_message(self, token: str, chat_id: str, text: str, *, link: str | None = None) -> Json:
+    async def send_message(
+        self,
+        token: str,
+        chat_id: str,
+        text: str,
+        *,
+        link: str | None = None,
+        buttons: Sequence[tuple[str, str]] = (),
+    ) -> Json:
         params: Json = {"chat_id": chat_id, "text": text}
         if link:
             # Preview the item's own link, not whichever URL comes first in the body.
             params["link_preview_options"] = {"is_disabled": False, "url": link}
+        if buttons:
+            # One row of inline buttons; each press comes back as a `callback_query` with its data.
+            params["reply_markup"] = {
+                "inline_keyboard": [[{"text": label, "callback_data": data} for label, data in buttons]]
+            }
         return as_message(await self.call(token, "sendMessage", params))
+
+    async def answer_callback_query(self, token: str, query_id: str, text: str) -> None:
+        await self.call(token, "answerCallbackQuery", {"callback_query_id": query_id, "text": text[:200]})
 
     async def send_media(
         self, token: str, chat_id: str, media: MediaFile | str, caption: str, *, kind: str = "photo"

@@ -23,11 +23,14 @@ from adapters.base import (
     Adapter,
     AmbiguousError,
     AuthError,
+    ButtonPress,
+    Choice,
     DeliveryError,
     MediaFile,
     MediaKind,
     PermanentError,
     Posted,
+    Updates,
 )
 from adapters.botapi import BotApiClient, BotApiProfile, is_setup_problem
 from schemas import Action, Delivery, Item, PostRef
@@ -146,6 +149,66 @@ class BotApiAdapter(Adapter[BotCredentials]):
             return await self.client.chat_member_count(credentials.bot_token, credentials.chat_id)
         except DeliveryError as error:
             raise self._account_error(error) from None
+
+    # --- approval requests and the bot's update stream ---------------------------------------------
+
+    can_ask: ClassVar[bool] = True
+    # Updates the bot asks for: presses on its buttons, and its channels' posts (the channel watchers).
+    allowed_updates: ClassVar[tuple[str, ...]] = ("callback_query", "channel_post", "edited_channel_post")
+
+    async def ask(
+        self, credentials: BotCredentials, chat_id: str, text: str, choices: Sequence[Choice]
+    ) -> str:
+        message = await self.client.send_message(
+            credentials.bot_token, chat_id, text, buttons=[(choice.label, choice.data) for choice in choices]
+        )
+        return str(message["message_id"])
+
+    async def answer(self, credentials: BotCredentials, press: ButtonPress, text: str) -> None:
+        await self.client.answer_callback_query(credentials.bot_token, press.id, text)
+
+    def update_source(self, credentials: BotCredentials) -> str | None:
+        # The bot's numeric id is the part of the token before the colon: public, and one per bot.
+        return credentials.bot_token.partition(":")[0]
+
+    async def updates(
+        self, credentials: BotCredentials, offset: str | None, timeout_seconds: float
+    ) -> Updates:
+        raw = await self.client.get_updates(
+            credentials.bot_token,
+            offset=int(offset) if offset and offset.isdigit() else None,
+            timeout=int(timeout_seconds),
+            allowed_updates=self.allowed_updates,
+        )
+        events: list[Any] = []
+        last = None
+        for update in raw:
+            update_id = update.get("update_id")
+            if isinstance(update_id, int):
+                last = update_id if last is None else max(last, update_id)
+            event = self.event_of(update)
+            if event is not None:
+                events.append(event)
+        # Telegram confirms every update before `offset`: the next read starts after the last one.
+        return Updates(tuple(events), str(last + 1) if last is not None else offset)
+
+    def event_of(self, update: dict[str, Any]) -> Any:
+        """One update as Hamafza's event; None for kinds nobody here handles."""
+        query = update.get("callback_query")
+        if isinstance(query, dict) and isinstance(query.get("data"), str):
+            message = query.get("message") if isinstance(query.get("message"), dict) else {}
+            chat = (message or {}).get("chat") if isinstance((message or {}).get("chat"), dict) else {}
+            sender = query.get("from") if isinstance(query.get("from"), dict) else {}
+            return ButtonPress(
+                id=str(query.get("id", "")),
+                chat=str((chat or {}).get("id", "")),
+                data=query["data"],
+                user=str((sender or {}).get("id")) if (sender or {}).get("id") is not None else None,
+                message_id=str((message or {}).get("message_id"))
+                if (message or {}).get("message_id")
+                else None,
+            )
+        return None
 
     async def aclose(self) -> None:
         await self.client.close()

@@ -237,7 +237,8 @@ class RunningSandbox:
 async def serve(host: str = "127.0.0.1", port: int = 0, platforms: list[str] | None = None) -> RunningSandbox:
     """Start the sandbox on `host:port` (0: any free port) in this event loop."""
     sandbox = Sandbox(platforms)
-    runner = web.AppRunner(sandbox.app(), access_log=None)
+    # A long poll (getUpdates) whose reader went away ends with it, as on a real server.
+    runner = web.AppRunner(sandbox.app(), access_log=None, handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

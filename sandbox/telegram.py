@@ -10,6 +10,11 @@ channel administer it and receive its new posts as `channel_post` updates.
 
 `GET /telegram/s/<channel>[?before=id]` is the channel's public preview with each post's views.
 
+A positive chat id is a person's private chat with the bot: messages there (approval requests, with an
+`inline_keyboard`) are recorded with the action `message`, not as posts. `POST /telegram/_press` with
+`{"chat_id", "message_id", "data", "user_id"}` is that person pressing a button: the bot that sent the
+message gets a `callback_query` update, which it acknowledges with `answerCallbackQuery`.
+
 A chat is any `@username` or number. Two kinds of username stand for real-world setup mistakes:
 `@notmember…` answers 403 as a channel the bot was never added to, and `@migrated…` answers 400 with
 `migrate_to_chat_id`, as a group that became a supergroup.
@@ -78,9 +83,15 @@ class TelegramFake(Fake):
         self.views: dict[tuple[int, int], int] = {}
         self.updates = BotUpdates()
         self.media_groups = count(13_000_000_000)
+        self.senders: dict[tuple[int, int], str] = {}  # (chat, message) → the bot that sent it
+        self.answers: list[Json] = []  # answerCallbackQuery calls, for tests to read
+        self.presses = count(7_000_000)
 
     def routes(self) -> list[web.RouteDef]:
-        routes = [web.route("*", "/bot{token}/{method}", self.dispatch)]
+        routes = [
+            web.route("*", "/bot{token}/{method}", self.dispatch),
+            web.post("/_press", self.press_button),
+        ]
         if self.has_public_preview:
             routes.append(web.get("/s/{channel}", self.preview_page))
         return routes
@@ -94,6 +105,7 @@ class TelegramFake(Fake):
             "sendDocument": lambda bot, params: self.send_file(bot, params, "document"),
             "forwardMessage": self.forward_message,
             "getChat": self.get_chat,
+            "answerCallbackQuery": self.answer_callback_query,
             self.member_count_method: self.get_chat_member_count,
         }
         if self.has_media_group:
@@ -162,9 +174,50 @@ class TelegramFake(Fake):
         if len(text) > self.text_limit:
             raise BotApiError(400, "Bad Request: message is too long")
         chat = self.resolve_chat(chat_ref, for_sending=True)
-        message = self.commit(bot_id, chat, {"text": text})
-        self.record_message(bot_id, chat_ref, chat, message, "publish")
+        fields: Json = {"text": text}
+        markup = json_param(params, "reply_markup", "can't parse reply keyboard markup JSON object")
+        if markup is not None:
+            if not isinstance(markup, dict) or not isinstance(markup.get("inline_keyboard"), list):
+                raise BotApiError(400, "Bad Request: can't parse reply keyboard markup JSON object")
+            fields["reply_markup"] = markup
+        message = self.commit(bot_id, chat, fields)
+        self.senders[(chat["id"], message["message_id"])] = bot_id
+        action = "message" if chat["type"] == "private" else "publish"
+        self.record_message(bot_id, chat_ref, chat, message, action)
         return message
+
+    def answer_callback_query(self, bot_id: str, params: Mapping[str, Any]) -> bool:
+        query_id = required(
+            params,
+            "callback_query_id",
+            "Bad Request: query is too old and response timeout expired or query ID is invalid",
+        )
+        self.answers.append(
+            {"bot": bot_id, "callback_query_id": str(query_id), "text": str(params.get("text") or "")}
+        )
+        return True
+
+    async def press_button(self, request: web.Request) -> web.Response:
+        """A person presses an inline button under a message a bot sent them."""
+        body = await request.json()
+        chat_id, message_id = int(body["chat_id"]), int(body["message_id"])
+        message = self.messages.get(chat_id, {}).get(message_id)
+        bot_id = self.senders.get((chat_id, message_id))
+        if message is None or bot_id is None:
+            return web.json_response({"ok": False, "description": "no such message"}, status=404)
+        user_id = int(body.get("user_id", chat_id))
+        if "as_chat_id" in body:
+            # A press that claims another chat: what a forged or misrouted update looks like.
+            message = {**message, "chat": {"id": int(body["as_chat_id"]), "type": "private"}}
+        query = {
+            "id": str(next(self.presses)),
+            "from": {"id": user_id, "is_bot": False, "first_name": "Approver"},
+            "message": message,
+            "chat_instance": str(chat_id),
+            "data": str(body["data"]),
+        }
+        update = self.updates.push(bot_id, "callback_query", query)
+        return web.json_response({"ok": True, "update_id": update["update_id"], "bot": bot_id})
 
     def send_file(self, bot_id: str, params: Mapping[str, Any], kind: str) -> Json:
         chat_ref = required(params, "chat_id", "chat_id is empty")
@@ -302,6 +355,9 @@ class TelegramFake(Fake):
                 "Bad Request: group chat was upgraded to a supergroup chat",
                 {"migrate_to_chat_id": chat_id - 1},
             )
+        if chat_id > 0:
+            # A person's private chat with the bot.
+            return {"id": chat_id, "type": "private", "first_name": f"User {chat_id}"}
         chat: Json = {"id": chat_id, "type": "channel", "title": username or f"Channel {chat_id}"}
         if username:
             chat["username"] = username

@@ -1,0 +1,172 @@
+"""Approval in the partner's own messenger, over real HTTP against the sandbox's Telegram fake:
+the request with two buttons goes to the approver's chat with the partner's bot, and a press that
+arrives on that bot's `getUpdates` decides — only from the approver's chat, only once."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from adapters import load_adapters
+from sandbox import RunningSandbox
+from sandbox.telegram import TelegramFake
+from services.app import build_runtime
+from services.config import parse_network
+from services.ops.status import item_deliveries
+from services.runtime import Runtime, Settings
+from tests.support.harness import running, wait_for, xadd_fields
+from tests.support.sandbox_network import bot_token
+
+AGENCIES = {
+    "khz-roads": ("اداره کل راه و شهرسازی خوزستان", "1101", "@khz_roads_ap"),
+    "khz-rail": ("راه‌آهن جنوب", "1102", "@khz_rail_ap"),
+    "khz-ports": ("بنادر و دریانوردی خوزستان", "1103", "@khz_ports_ap"),
+}
+APPROVER_CHAT = "555000111"
+
+
+def document(sandbox: RunningSandbox) -> dict[str, Any]:
+    return {
+        "platforms": {"telegram": {"api_base": sandbox.api_base("telegram")}},
+        "agencies": {
+            name: {
+                "name": title,
+                "accounts": {"telegram": {"bot_token": bot_token(AGENCIES, name), "chat_id": chat}},
+            }
+            for name, (title, _, chat) in AGENCIES.items()
+        },
+        "networks": {
+            "khz-transport": {
+                "members": list(AGENCIES),
+                "amplify": {"telegram": "forward"},
+                "delay_seconds": [0, 0.1],
+                "policy": {
+                    "mode": "auto",
+                    "partners": {
+                        "khz-ports": {
+                            "mode": "approve",
+                            "approver": {"platform": "telegram", "chat_id": APPROVER_CHAT},
+                        }
+                    },
+                },
+            }
+        },
+    }
+
+
+@pytest.fixture
+async def runtime(
+    sandbox: RunningSandbox, redis_url: str, prefix: str, redis: Redis
+) -> AsyncIterator[Runtime]:
+    network = parse_network(document(sandbox), load_adapters())
+    settings = Settings(prefix=prefix, claim_idle_ms=300, scheduler_interval_seconds=0.05)
+    yield build_runtime(network, redis_url, settings)
+
+
+def fake(sandbox: RunningSandbox) -> TelegramFake:
+    found = sandbox.sandbox.fakes["telegram"]
+    assert isinstance(found, TelegramFake)
+    return found
+
+
+def published(sandbox: RunningSandbox) -> list[tuple[str, str]]:
+    posts = sandbox.sandbox.posts_on("telegram")
+    return sorted((post.account, post.action) for post in posts if post.action != "message")
+
+
+async def press(sandbox: RunningSandbox, data: str, **extra: Any) -> None:
+    [message_id] = list(fake(sandbox).messages[int(APPROVER_CHAT)])
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(
+            f"{sandbox.api_base('telegram')}/_press",
+            json={"chat_id": APPROVER_CHAT, "message_id": message_id, "data": data, **extra},
+        )
+    assert answer.status_code == 200
+
+
+def request_buttons(sandbox: RunningSandbox) -> list[str]:
+    [message] = fake(sandbox).messages[int(APPROVER_CHAT)].values()
+    return [button["callback_data"] for button in message["reply_markup"]["inline_keyboard"][0]]
+
+
+async def test_nothing_of_the_partner_is_posted_until_its_approver_presses_then_once(
+    runtime: Runtime, redis: Redis, sandbox: RunningSandbox
+) -> None:
+    ports_bot = AGENCIES["khz-ports"][1]
+    async with running(runtime, ["fanout", "deliver", "amplify", "scheduler", "watch"]):
+        await redis.xadd(
+            runtime.keys.items,
+            xadd_fields({"id": "ap-1", "agency": "khz-roads", "text": "آغاز هفته حمل‌ونقل"}),
+        )
+
+        async def asked() -> bool:
+            return int(APPROVER_CHAT) in fake(sandbox).messages
+
+        await wait_for(asked, what="the approval request in the approver's chat")
+        [request] = [p for p in sandbox.sandbox.posts_on("telegram") if p.action == "message"]
+        assert request.account == ports_bot  # sent with the partner's own bot
+        assert "بنادر و دریانوردی خوزستان" in request.text and "تأیید" in request.text
+        approve, decline = request_buttons(sandbox)
+        assert approve.startswith("hz:ok:") and decline.startswith("hz:no:")
+
+        async def rail_forwarded() -> bool:
+            return ("1102", "forward") in published(sandbox)
+
+        await wait_for(rail_forwarded, what="the auto partner's forward")
+        assert ("1103", "forward") not in published(sandbox)  # held
+
+        # A press claiming another chat decides nothing, and is told so.
+        await press(sandbox, approve, as_chat_id="999")
+
+        async def answered(count: int) -> bool:
+            return len(fake(sandbox).answers) >= count
+
+        await wait_for(lambda: answered(1), what="the refusal's acknowledgement")
+        assert "اجازه" in fake(sandbox).answers[0]["text"]
+        statuses = {s.agency: s.state for s in await item_deliveries(redis, runtime.keys, "ap-1")}
+        assert statuses["khz-ports"] == "awaiting_approval"
+
+        # The approver presses twice: one decision, one forward.
+        await press(sandbox, approve, user_id="42")
+        await press(sandbox, approve, user_id="42")
+        await wait_for(lambda: answered(3), what="both presses acknowledged")
+
+        async def ports_forwarded() -> bool:
+            return ("1103", "forward") in published(sandbox)
+
+        await wait_for(ports_forwarded, what="the approved forward")
+        texts = [a["text"] for a in fake(sandbox).answers[1:]]
+        assert any("تأیید شد" in t for t in texts) and any("پیش‌تر" in t for t in texts)
+        ports = next(s for s in await item_deliveries(redis, runtime.keys, "ap-1") if s.agency == "khz-ports")
+        assert ports.state == "posted"
+    assert published(sandbox).count(("1103", "forward")) == 1
+    assert fake(sandbox).answers[0]["bot"] == ports_bot
+
+
+async def test_a_decline_in_the_messenger_posts_nothing_for_that_partner(
+    runtime: Runtime, redis: Redis, sandbox: RunningSandbox
+) -> None:
+    async with running(runtime, ["fanout", "deliver", "amplify", "scheduler", "watch"]):
+        await redis.xadd(
+            runtime.keys.items, xadd_fields({"id": "ap-2", "agency": "khz-roads", "text": "خبر دوم"})
+        )
+
+        async def asked() -> bool:
+            return int(APPROVER_CHAT) in fake(sandbox).messages
+
+        await wait_for(asked, what="the approval request")
+        _, decline = request_buttons(sandbox)
+        await press(sandbox, decline, user_id="42")
+
+        async def declined() -> bool:
+            statuses = {s.agency: s for s in await item_deliveries(redis, runtime.keys, "ap-2")}
+            return statuses["khz-ports"].state == "declined"
+
+        await wait_for(declined, what="the decline")
+        ports = next(s for s in await item_deliveries(redis, runtime.keys, "ap-2") if s.agency == "khz-ports")
+        assert ports.decided_by == "telegram:42" and ports.decided_at
+    assert ("1103", "forward") not in published(sandbox)
