@@ -1,17 +1,24 @@
-"""Eitaa (ایتا) channels, through its bot HTTP API at `https://eitaayar.ir/api/<TOKEN>/<method>`.
+"""Eitaa (ایتا) channels: posts through its bot HTTP API at `https://eitaayar.ir/api/<TOKEN>/<method>`,
+reach and reconciliation from the channel's public page `{web_base}/<channel>` (eitaa.com).
 
-Text only: `sendMessage` to a channel the token's bot administers. Eitaa's `sendFile` takes an
-uploaded file, not a URL, so media would have to be downloaded and re-uploaded; that is not done
-yet (`media_limit = 0`), and the link in the text stands for the picture. The API has no forward,
-so Eitaa has no amplification, and no way to read a channel's history, so an ambiguous send cannot
-be reconciled. Eitaa documents no error format: errors are read as the Telegram-style envelope its
-clients expect, falling back on the HTTP status.
+- Text: `sendMessage(chat_id, text)`. Pictures and video: `sendFile` with the bytes as a multipart
+  `file` and the text as `caption` (Eitaa takes a file, not a URL). One file a message: the API has
+  no media groups, so an item's first picture or video goes.
+- Amplification: the API has no forward, so a partner `copy`s: it posts the item (with its media)
+  itself, in its own wording from the network's `copy_template`, linking to the original post.
+- Reach: the public page shows the member count and each recent post's view counter; the bot API
+  shows neither. Posts older than the page's latest messages get no views.
+- Reconciliation: after an unknown outcome, the public page is searched for the post by its text;
+  found, it is recorded as posted; not found (or a channel without a public page, a numeric id), the
+  delivery is `unconfirmed`, since a page that lags could otherwise make us post twice.
+Eitaa documents no error format: errors are read as the Telegram-style envelope its clients expect,
+falling back on the HTTP status. No rate limit is documented either.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, ClassVar
 
@@ -23,17 +30,22 @@ from adapters.base import (
     Adapter,
     AmbiguousError,
     AuthError,
+    CannotReconcile,
     DeliveryError,
+    Engagement,
     LazySession,
     MediaFile,
+    MediaKind,
     PermanentError,
     Posted,
     RateLimitedError,
     RetryableError,
 )
-from schemas import Delivery
+from adapters.eitaa_page import ChannelPage, parse_channel_page
+from schemas import Action, Delivery, Item, PostRef
 
 FALLBACK_RETRY_AFTER = timedelta(seconds=60)
+CAPTION_LIMIT = 1024
 ChatId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^(@?[A-Za-z0-9_]+|-?\d+)$")]
 
 
@@ -52,11 +64,23 @@ class EitaaCredentials(BaseModel):
 class EitaaAdapter(Adapter[EitaaCredentials]):
     platform: ClassVar[str] = "eitaa"
     title: ClassVar[str] = "ایتا"
+    name: ClassVar[str] = "Eitaa"
     credentials_model: ClassVar[type[BaseModel]] = EitaaCredentials
     default_api_base: ClassVar[str] = "https://eitaayar.ir"
+    default_web_base: ClassVar[str | None] = "https://eitaa.com"
+    amplify_labels: ClassVar[Mapping[Action, str]] = {Action.COPY: "copy"}
     text_limit: ClassVar[int] = 4096
-    media_limit: ClassVar[int] = 0
+    media_limit: ClassVar[int] = 1
+    media_kinds: ClassVar[frozenset[MediaKind]] = frozenset({"image", "video"})
+    # Eitaa documents no file limits; Bale's upload limits are assumed.
+    media_max_bytes: ClassVar[Mapping[MediaKind, int]] = {
+        "image": 10 * 1024 * 1024,
+        "video": 50 * 1024 * 1024,
+    }
     secret_fields: ClassVar[frozenset[str]] = frozenset({"token"})
+    # One page read serves every post on it.
+    supports_metrics: ClassVar[bool] = True
+    metrics_batch_size: ClassVar[int] = 100
 
     def __init__(
         self, api_base: str | None = None, timeout_seconds: float = 20.0, web_base: str | None = None
@@ -67,23 +91,99 @@ class EitaaAdapter(Adapter[EitaaCredentials]):
     def account_label(self, credentials: EitaaCredentials) -> str:
         return f"eitaa:{credentials.chat_id}"
 
+    def limit_for(self, item: Item) -> tuple[int, str]:
+        return (CAPTION_LIMIT, "caption limit") if item.media else (self.text_limit, "limit")
+
     async def publish(
         self, credentials: EitaaCredentials, delivery: Delivery, media: Sequence[MediaFile] = ()
     ) -> Posted:
-        chat = credentials.chat_id.lstrip("@")
-        result = await self._call(credentials, "sendMessage", {"chat_id": chat, "text": delivery.text})
+        chat = _channel(credentials)
+        if media:
+            first = media[0]
+            form = aiohttp.FormData()
+            form.add_field("chat_id", chat)
+            form.add_field("caption", delivery.text)
+            form.add_field("file", first.data, filename=first.filename, content_type=first.content_type)
+            result = await self._call(credentials, "sendFile", form)
+        else:
+            result = await self._call(credentials, "sendMessage", {"chat_id": chat, "text": delivery.text})
         message_id = str(result.get("message_id", "")) if isinstance(result, dict) else ""
         if not message_id:
             raise AmbiguousError("eitaa answered ok without a message id; the message may have been sent")
-        url = None if chat.lstrip("-").isdigit() else f"https://eitaa.com/{chat}/{message_id}"
-        return Posted(post_id=message_id, url=url, chat=credentials.chat_id)
+        return Posted(post_id=message_id, url=self._post_url(chat, message_id), chat=credentials.chat_id)
+
+    async def amplify(
+        self,
+        credentials: EitaaCredentials,
+        delivery: Delivery,
+        source: PostRef,
+        media: Sequence[MediaFile] = (),
+    ) -> Posted:
+        if delivery.action is not Action.COPY:
+            raise PermanentError(f"eitaa cannot {delivery.action}: its API has no forward; use copy")
+        # The partner's own post: its wording (from copy_template) and the item's media.
+        return await self.publish(credentials, delivery, media)
+
+    async def reconcile(self, credentials: EitaaCredentials, delivery: Delivery) -> Posted | None:
+        page = await self._page(credentials)
+        where = f"{self.web_base}/{_channel(credentials)}"
+        if page is None:
+            raise CannotReconcile(f"the channel has no public page at {where} to look the post up on")
+        found = page.find_text(delivery.text)
+        if found is None:
+            raise CannotReconcile(f"the post is not among the latest messages on {where}")
+        chat = _channel(credentials)
+        return Posted(
+            post_id=found.message_id, url=self._post_url(chat, found.message_id), chat=credentials.chat_id
+        )
+
+    async def metrics(self, credentials: EitaaCredentials, post_ids: list[str]) -> dict[str, Engagement]:
+        page = await self._page(credentials)
+        if page is None:
+            return {}
+        # A view on Eitaa's counter is one showing of the post: its impressions.
+        return {key: Engagement(impressions=n, views=n) for key, n in page.views_of(post_ids).items()}
+
+    async def audience(self, credentials: EitaaCredentials) -> int | None:
+        page = await self._page(credentials)
+        return page.members if page is not None else None
 
     async def aclose(self) -> None:
         await self._http.close()
 
     # --- plumbing --------------------------------------------------------------------------------
 
-    async def _call(self, credentials: EitaaCredentials, method: str, data: dict[str, str]) -> Any:
+    def _post_url(self, chat: str, message_id: str) -> str | None:
+        return (
+            None
+            if chat.lstrip("-").isdigit() or not self.web_base
+            else f"{self.web_base}/{chat}/{message_id}"
+        )
+
+    async def _page(self, credentials: EitaaCredentials) -> ChannelPage | None:
+        """The channel's public page, parsed; None for a channel that has none (a numeric id, a 404)."""
+        chat = _channel(credentials)
+        if chat.lstrip("-").isdigit() or not self.web_base:
+            return None
+        url = f"{self.web_base}/{chat}"
+        try:
+            async with self._http.get().get(url) as response:
+                if response.status == 404:
+                    return None
+                if response.status >= 500 or response.status == 429:
+                    raise RetryableError(f"eitaa's public page {url} answered {response.status}; try later")
+                if response.status != 200:
+                    raise PermanentError(f"eitaa's public page {url} answered {response.status}")
+                html = await response.text(errors="replace")
+        except (TimeoutError, aiohttp.ClientError) as error:
+            raise RetryableError(
+                f"could not read eitaa's public page {url} ({type(error).__name__})"
+            ) from None
+        return parse_channel_page(html, chat)
+
+    async def _call(
+        self, credentials: EitaaCredentials, method: str, data: dict[str, str] | aiohttp.FormData
+    ) -> Any:
         url = f"{self.api_base}/api/{credentials.token}/{method}"
         failure: DeliveryError
         try:
@@ -128,3 +228,7 @@ def _retry_after(envelope: dict[str, Any], headers: Any) -> timedelta:
         if value is not None and re.fullmatch(r"\d+(\.\d+)?", str(value)):
             return timedelta(seconds=float(value))
     return FALLBACK_RETRY_AFTER
+
+
+def _channel(credentials: EitaaCredentials) -> str:
+    return credentials.chat_id.lstrip("@")

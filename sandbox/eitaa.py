@@ -1,17 +1,26 @@
-"""A fake of Eitaa's bot API (eitaayar.ir), `/<platform>/api/<token>/<method>`.
+"""A fake of Eitaa's bot API (eitaayar.ir), `/<platform>/api/<token>/<method>`, and of its public
+channel pages (eitaa.com), `/<platform>/<channel>`.
 
 Methods: `getMe`, `sendMessage` (`chat_id`, `text`, `title`, `notification_disable`, `pin`…; only
 channels and supergroups) and `sendFile` (multipart `file`, `caption`). Answers use the
 `{"ok": true, "result": …}` envelope that eitaayar's clients read. Eitaa documents no error format;
 this fake answers errors in the Telegram-style `{"ok": false, "error_code", "description"}` shape
 (and a 429 with `parameters.retry_after` plus a `Retry-After` header), which is an assumption.
+
+The public page is HTML in eitaa.com's markup (`etme_…` classes, as open-source readers of it parse):
+the channel's member count and its latest 20 messages with text and view counter, in Persian
+digits and abbreviated as the site shows them (`۱۲٫۴ هزار`). A channel nobody posted to is a 404;
+`members` and each message's `views` can be set by tests.
 """
 
 from __future__ import annotations
 
+import html
 import re
 import time
 import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from itertools import count
 from typing import Any, ClassVar
 
@@ -21,7 +30,19 @@ from sandbox.server import Fake, Sandbox, register_fake
 
 TOKEN = re.compile(r"^[A-Za-z0-9_:.-]{10,}$")
 TEXT_LIMIT = 4096
+PAGE_MESSAGES = 20
 Json = dict[str, Any]
+_PERSIAN = str.maketrans("0123456789.", "۰۱۲۳۴۵۶۷۸۹٫")
+_LINK = re.compile(r"(https?://[^\s<]+)")
+
+
+@dataclass
+class ChannelMessage:
+    message_id: int
+    text: str
+    views: int
+    at: float
+    photo: bool = False
 
 
 class EitaaError(Exception):
@@ -37,9 +58,14 @@ class EitaaFake(Fake):
     def __init__(self, sandbox: Sandbox) -> None:
         super().__init__(sandbox)
         self.message_ids: dict[str, count[int]] = {}
+        self.channels: dict[str, list[ChannelMessage]] = {}
+        self.members: dict[str, int] = {}
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.route("*", "/api/{token}/{method}", self.dispatch)]
+        return [
+            web.route("*", "/api/{token}/{method}", self.dispatch),
+            web.get("/{channel}", self.channel_page),
+        ]
 
     def error_response(self, status: int, message: str) -> web.Response:
         return web.json_response({"ok": False, "error_code": status, "description": message}, status=status)
@@ -101,7 +127,10 @@ class EitaaFake(Fake):
         caption = str(params.get("caption") or "")
         if len(caption) > 1024:
             raise EitaaError(400, "Bad Request: message caption is too long")
-        return self._commit(token, chat, caption, [f"upload:{upload.filename}"])
+        content = upload.file.read()
+        if not content:
+            raise EitaaError(400, "Bad Request: the file is empty")
+        return self._commit(token, chat, caption, [f"upload:{upload.content_type}:{upload.filename}"])
 
     def _chat(self, params: Json) -> str:
         chat = str(params.get("chat_id") or "")
@@ -113,6 +142,12 @@ class EitaaFake(Fake):
 
     def _commit(self, token: str, chat: str, text: str, media: list[str]) -> Json:
         message_id = next(self.message_ids.setdefault(chat, count(1)))
+        # A first count that differs by channel and message, as real counters do; tests may set it.
+        views = 40 + zlib.crc32(f"{chat}/{message_id}".encode()) % 900
+        self.channels.setdefault(chat, []).append(
+            ChannelMessage(message_id, text, views, time.time(), photo=bool(media))
+        )
+        self.members.setdefault(chat, 1_000 + zlib.crc32(chat.encode()) % 90 * 100)
         self.record(
             account=str(zlib.crc32(token.encode()) % 10_000_000),
             post_id=str(message_id),
@@ -128,3 +163,69 @@ class EitaaFake(Fake):
             "chat": {"id": chat, "type": "channel"},
             "text": text,
         }
+
+    # --- the public channel page (eitaa.com/<channel>) ------------------------------------------
+
+    async def channel_page(self, request: web.Request) -> web.Response:
+        chat = request.match_info["channel"]
+        if chat not in self.channels:
+            return web.Response(
+                status=404, text="<html><body>کانال یافت نشد</body></html>", content_type="text/html"
+            )
+        messages = self.channels[chat][-PAGE_MESSAGES:]
+        body = "\n".join(self._message_html(chat, message) for message in messages)
+        page = f"""<!DOCTYPE html>
+<html lang="fa" dir="rtl"><head><meta charset="utf-8"><title>ایتا | {html.escape(chat)}</title></head>
+<body class="etme_body">
+<div class="etme_channel_info">
+  <div class="etme_channel_info_header">
+    <i class="etme_page_photo_image"><img src="/{html.escape(chat)}/photo.jpg"></i>
+    <div class="etme_channel_info_header_title"><span dir="auto">{html.escape(chat)}</span></div>
+    <div class="etme_channel_info_header_username"><a href="/{html.escape(chat)}">@{html.escape(chat)}</a></div>
+  </div>
+  <div class="etme_channel_info_counters">
+    <div class="etme_channel_info_counter"><span class="counter_value">{_shown(self.members[chat])}</span> \
+<span class="counter_type">عضو</span></div>
+  </div>
+  <div class="etme_channel_info_description">کانال رسمی</div>
+</div>
+<section class="etme_channel_history">
+{body}
+</section>
+</body></html>"""
+        return web.Response(text=page, content_type="text/html")
+
+    @staticmethod
+    def _message_html(chat: str, message: ChannelMessage) -> str:
+        lines = [
+            _LINK.sub(r'<a href="\1" target="_blank">\1</a>', html.escape(line))
+            for line in message.text.split("\n")
+        ]
+        stamp = datetime.fromtimestamp(message.at, tz=UTC)
+        photo = (
+            f'<a class="etme_widget_message_photo_wrap" href="/{chat}/{message.message_id}" '
+            f"style=\"background-image:url('/download_{message.message_id}.jpg')\"></a>"
+            if message.photo
+            else ""
+        )
+        return f"""<div class="etme_widget_message_wrap js-widget_message_wrap" id="{message.message_id}">
+  <div class="etme_widget_message js-widget_message" data-post="{chat}/{message.message_id}">
+    <div class="etme_widget_message_bubble">
+      {photo}
+      <div class="etme_widget_message_text js-message_text" dir="auto">{"<br/>".join(lines)}</div>
+      <div class="etme_widget_message_footer"><div class="etme_widget_message_info">
+        <span class="etme_widget_message_views">{_shown(message.views)}</span>
+        <span class="etme_widget_message_meta"><a class="etme_widget_message_date" href="/{chat}/{message.message_id}">\
+<time datetime="{stamp.isoformat()}">{stamp:%H:%M}</time></a></span>
+      </div></div>
+    </div>
+  </div>
+</div>"""
+
+
+def _shown(number: int) -> str:
+    """A counter as eitaa.com shows it: Persian digits, thousands as `هزار` with one decimal."""
+    if number < 1000:
+        return str(number).translate(_PERSIAN)
+    thousands = f"{number / 1000:.1f}".removesuffix(".0")
+    return f"{thousands.translate(_PERSIAN)} هزار"

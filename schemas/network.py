@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from string import Formatter
 from typing import Annotated, Any, Self
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from schemas.items import Slug
 
@@ -79,6 +88,32 @@ class AgencyConfig(BaseModel):
     ingest: IngestConfig | None = None
 
 
+# What a `copy` amplification's wording may use: the item's text, the two agencies' names, and the
+# original post's URL on the same platform.
+COPY_FIELDS = frozenset({"text", "origin", "partner", "origin_url"})
+DEFAULT_COPY_TEMPLATE = "{text}\n\nبه نقل از {origin}: {origin_url}"
+
+
+def template_fields(template: str) -> list[str]:
+    """The `{field}`s of a str.format template; ValueError if it is not one (a lone brace)."""
+    return [name for _, name, _, _ in Formatter().parse(template) if name is not None]
+
+
+def checked_copy_template(template: str | None) -> str | None:
+    """A copy template whose fields are all known; ValueError naming the first unknown one."""
+    if template is None:
+        return None
+    try:
+        names = template_fields(template)
+    except ValueError as error:
+        raise ValueError(f"not a template ({error}); write a literal brace as {{{{ or }}}}") from None
+    known = " ".join(f"{{{name}}}" for name in sorted(COPY_FIELDS))
+    for name in names:
+        if name not in COPY_FIELDS:
+            raise ValueError(f"unknown field {{{name}}}; a copy_template may use {known}")
+    return template
+
+
 class PolicyMode(StrEnum):
     """How a partner amplifies a member's items: at once, after its approver agrees, or never."""
 
@@ -113,6 +148,8 @@ class PartnerPolicy(BaseModel):
     approve_within_hours: float = Field(default=24.0, gt=0, le=24 * 14)
     copy_template: str | None = Field(default=None, min_length=1, max_length=2000)
     daily_cap: int | None = Field(default=None, ge=0, le=10_000)
+
+    _copy_template_fields_are_known = field_validator("copy_template")(checked_copy_template)
 
     @model_validator(mode="after")
     def _approval_needs_an_approver(self) -> Self:
@@ -163,6 +200,15 @@ class NetworkConfig(BaseModel):
     amplify: dict[Slug, str] = Field(default_factory=dict)
     delay_seconds: tuple[float, float] = (60.0, 900.0)
     policy: AmplificationPolicy = Field(default_factory=AmplificationPolicy)
+    copy_template: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2000,
+        description="The wording of a partner's `copy`; fields {text} {origin} {partner} {origin_url}. "
+        f"Unset: {DEFAULT_COPY_TEMPLATE!r}; `policy.partners.<agency>.copy_template` overrides it.",
+    )
+
+    _copy_template_fields_are_known = field_validator("copy_template")(checked_copy_template)
 
     @model_validator(mode="after")
     def _delay_is_a_range(self) -> Self:

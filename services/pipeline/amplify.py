@@ -1,8 +1,10 @@
 """Amplify: when an agency's own post goes out, its network partners amplify it after a delay.
 
 Rules: only own posts are amplified (never an amplification); an agency never amplifies itself;
-amplification is the platform's repost/forward (never the same text from several accounts, which
-X forbids); an agency in several networks with the same partner amplifies once (same delivery id).
+amplification is the platform's repost/forward, or a `copy` where the platform has none: the partner
+posts the item (its media too) in its own wording from `copy_template`, linking to the original; never
+the same text from several accounts (X forbids it; see `copy_text`); an agency in several networks
+with the same partner amplifies once (same delivery id).
 Each network's policy (services/governance) then decides per partner: scheduled, held for the
 partner's approver, or refused; quiet hours and the minimum gap move the due moments.
 """
@@ -16,17 +18,26 @@ import structlog
 from pydantic import ValidationError
 from redis.asyncio.client import Pipeline
 
-from schemas import Action, Approver, Delivery, DeliveryState, Result
+from schemas import Action, Approver, Delivery, DeliveryState, Item, Result
+from schemas.network import DEFAULT_COPY_TEMPLATE, NetworkConfig
 from services.governance.approvals import Approval, Approvals
 from services.governance.gatekeeper import Gatekeeper, Planned
 from services.logs import get_logger
 from services.pipeline.consumer import Entry, each_entry
+from services.pipeline.copy_text import CopyRequest, distinct_copies, fit_copy, render_copy
 from services.pipeline.ledger import Ledger, amplification_delay
 from services.pipeline.schedule import Schedule
 from services.runtime import BadEntry, Runtime, decode_entry, now
 
 GROUP = "amplify"
 log = get_logger("hamafza.amplify")
+
+
+def copy_template_for(members: NetworkConfig, partner: str) -> str:
+    """The template of `partner`'s copies in a network: the partner's own (its policy), else the
+    network's, else the default. The one place this is decided."""
+    own = members.policy.for_partner(partner).copy_template
+    return own or members.copy_template or DEFAULT_COPY_TEMPLATE
 
 
 async def _no_request(approval: Approval) -> None:
@@ -63,6 +74,7 @@ class Amplify:
             return []
         network = self.runtime.network
         planned: dict[str, tuple[Delivery, float]] = {}
+        copies: list[CopyRequest] = []
         for network_name, members in network.networks_of(source.agency):
             action_name = members.amplify.get(source.platform)
             if action_name is None:
@@ -81,7 +93,9 @@ class Amplify:
                 if delivery_id in planned:
                     continue
                 text = ""
-                if action is Action.QUOTE:
+                if action is Action.COPY:
+                    copies.append(self._copy_request(result, copy_template_for(members, partner), partner))
+                elif action is Action.QUOTE:
                     # Each partner's own words, so no two accounts post identical text.
                     partner_name = network.agencies[partner].name
                     origin_name = network.agencies[source.agency].name
@@ -100,10 +114,46 @@ class Amplify:
                     priority=source.priority,
                     network=network_name,
                     queued_at=result.at,
+                    # A copy is a post of the item: it carries the item's link and media.
+                    link=source.link if action is Action.COPY else None,
+                    media=list(source.media) if action is Action.COPY else [],
                 )
                 low, high = members.delay_seconds
                 planned[delivery_id] = (delivery, amplification_delay(delivery_id, low, high))
+        for delivery_id, text in self._copy_texts(result, copies).items():
+            delivery, delay = planned[delivery_id]
+            planned[delivery_id] = (delivery.model_copy(update={"text": text}), delay)
         return list(planned.values())
+
+    def _copy_request(self, result: Result, template: str, partner: str) -> CopyRequest:
+        source, agencies = result.delivery, self.runtime.network.agencies
+        origin_url = (result.post.url if result.post else None) or source.link or ""
+        return CopyRequest(
+            partner=partner,
+            template=template,
+            text=source.text,
+            origin=agencies[source.agency].name,
+            partner_name=agencies[partner].name,
+            origin_url=origin_url,
+        )
+
+    def _copy_texts(self, result: Result, copies: list[CopyRequest]) -> dict[str, str]:
+        """Each copy's wording by delivery id: distinct from the original and from one another, and
+        within the platform's limit (the item's text is cut, never the attribution)."""
+        source = result.delivery
+        adapter = self.runtime.adapters.get(source.platform)
+        if not copies or adapter is None:
+            return {}
+        # Only the media count matters to the limit (a caption's or a text's).
+        item = Item.model_construct(agency=source.agency, text=source.text, media=source.media)
+        limit, _ = adapter.limit_for(item)
+        texts = {}
+        for request, signature in distinct_copies(source.text, copies):
+            delivery_id = Delivery.make_id(source.item_id, request.partner, source.platform, Action.COPY)
+            fitted = fit_copy(request, signature, adapter.measure, limit)
+            # Nothing fits beside the attribution: sent whole, the platform's refusal dead-letters it.
+            texts[delivery_id] = fitted if fitted is not None else render_copy(request, signature=signature)
+        return texts
 
     async def handle_entry(self, entry: Entry) -> None:
         try:

@@ -47,7 +47,7 @@ log = get_logger("hamafza.reach")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 # Posts whose metrics the platform can read: a retweet has no id of its own, a forward no counters.
-_METRIC_ACTIONS = frozenset({Action.PUBLISH.value, Action.QUOTE.value})
+_METRIC_ACTIONS = frozenset({Action.PUBLISH.value, Action.QUOTE.value, Action.COPY.value})
 
 
 # --- settings ---------------------------------------------------------------------------
