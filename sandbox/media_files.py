@@ -3,13 +3,14 @@
 `GET /_sandbox/media/{name}` serves a file made up on the spot, its type from the name's extension
 (`.jpg .png .gif .webp .mp4 .mov`, and `.html` for a page that is not a picture); `?bytes=N` makes
 it N bytes long (padding after a real header, so the type is read from the bytes), `?chunked=1`
-sends it without a Content-Length, `?delay_ms=N` answers N ms late. `GET /_sandbox/redirect?to=<url>`
+sends it without a Content-Length, `?delay_ms=N` answers N ms late, `?gzip=1` sends it gzip-encoded. `GET /_sandbox/redirect?to=<url>`
 answers 302 to `to`. Every request is counted by path in `Sandbox.media_requests`, so tests can tell how often a URL was fetched.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
 import struct
 import zlib
 from collections import Counter
@@ -56,7 +57,13 @@ def media_routes(state: _Counts) -> list[web.RouteDef]:
         content_type, header = HEADERS[extension]
         await asyncio.sleep(float(request.query.get("delay_ms", 0)) / 1000)
         size = max(int(request.query.get("bytes", DEFAULT_SIZE)), len(header))
-        body = header + bytes((index * 7 + len(name)) % 251 for index in range(size - len(header)))
+        padding = size - len(header)
+        body = header + (bytes(range(len(name) % 7, 251)) * (padding // 240 + 1))[:padding]
+        if request.query.get("gzip") == "1":  # a compressed body, whatever the client asked for
+            compressed = gzip.compress(body)
+            return web.Response(
+                body=compressed, headers={"Content-Type": content_type, "Content-Encoding": "gzip"}
+            )
         if request.query.get("chunked") != "1":
             return web.Response(body=body, content_type=content_type)
         response = web.StreamResponse(headers={"Content-Type": content_type})

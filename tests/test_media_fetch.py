@@ -219,6 +219,13 @@ async def test_a_kind_nobody_takes_is_not_read(sandbox: RunningSandbox, allowed:
     assert download.truncated and download.content_type == "video/mp4" and len(download.data) <= 1
 
 
+async def test_a_compressed_body_is_never_inflated(sandbox: RunningSandbox, allowed: MediaFetcher) -> None:
+    # 20 MB of zeros gzip to a few kB: inflating it is what a decompression bomb relies on.
+    url = f"{sandbox.url}/_sandbox/media/bomb.jpg?bytes=20000000&gzip=1"
+    with pytest.raises(MediaRefused, match="not a JPEG"):
+        await allowed.fetch(url, any_cap)
+
+
 async def test_a_page_is_not_a_picture(sandbox: RunningSandbox, allowed: MediaFetcher) -> None:
     with pytest.raises(MediaRefused, match=r"not a JPEG, PNG, GIF, WebP, MP4 or MOV.*text/html"):
         await allowed.fetch(f"{sandbox.url}/_sandbox/media/news.html", any_cap)

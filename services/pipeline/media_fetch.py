@@ -99,7 +99,18 @@ class MediaFetcher:
                 limit=20,
             )
             # trust_env=False: an HTTP(S)_PROXY in the environment would make the proxy connect for us.
-            self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
+            # auto_decompress=False with `identity`: pictures and video are compressed already, and a
+            # gzip bomb is never inflated (a compressed body fails the type check instead).
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                trust_env=False,
+                auto_decompress=False,
+                headers={
+                    "Accept": "image/*, video/*",
+                    "Accept-Encoding": "identity",
+                    "User-Agent": "Hamafza media fetcher",
+                },
+            )
         return self._session
 
     async def fetch(self, url: str, cap_for: CapFor) -> Download:
@@ -117,9 +128,7 @@ class MediaFetcher:
         for _hop in range(self.max_redirects + 1):
             self._check_url(url)
             try:
-                async with self._get_session().get(
-                    url, allow_redirects=False, headers={"Accept": "image/*, video/*"}
-                ) as response:
+                async with self._get_session().get(url, allow_redirects=False) as response:
                     if response.status in REDIRECTS and "Location" in response.headers:
                         url = urljoin(url, response.headers["Location"])
                         continue
