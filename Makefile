@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck check bench chaos clean
+.PHONY: install demo test test-fast test-unit lint typecheck check bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,17 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/hamafza demo
 
+# Everything, as CI runs it.
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+# For development: everything but the `slow` chaos and fuzz runs.
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not slow"
+
+# The pure-logic tests alone: no Redis, no sandbox, seconds.
+test-unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -115,8 +115,18 @@ def parse_network(
     except ValidationError as error:
         raise ConfigError(_describe(error), source) from None
 
-    accounts: dict[tuple[str, str], Account] = {}
-    secrets: set[str] = set()
+    problems.extend(_platform_problems(parsed, adapters))
+    accounts, secrets = _accounts(parsed, adapters, problems)
+    problems.extend(_amplify_problems(parsed, adapters))
+    for network_name, network in parsed.networks.items():
+        problems.extend(_policy_problems(network_name, network, accounts, adapters))
+    if problems:
+        raise ConfigError(problems, source)
+    return Network(parsed, accounts, frozenset(secrets))
+
+
+def _platform_problems(parsed: NetworkFile, adapters: Mapping[str, type[Adapter[Any]]]) -> list[str]:
+    problems: list[str] = []
     for platform, platform_settings in parsed.platforms.items():
         budget = platform_settings.rate_limit
         if budget is not None and budget.strip().lower() != "none":
@@ -130,6 +140,15 @@ def parse_network(
             problems.append(
                 f"platforms.{platform}: no adapter for this platform (known: {', '.join(adapters)})"
             )
+    return problems
+
+
+def _accounts(
+    parsed: NetworkFile, adapters: Mapping[str, type[Adapter[Any]]], problems: list[str]
+) -> tuple[dict[tuple[str, str], Account], set[str]]:
+    """Every account with its credentials validated by its adapter, and every secret value to redact."""
+    accounts: dict[tuple[str, str], Account] = {}
+    secrets: set[str] = set()
     for agency_name, agency in parsed.agencies.items():
         for platform, raw in agency.accounts.items():
             path = f"agencies.{agency_name}.accounts.{platform}"
@@ -146,6 +165,11 @@ def parse_network(
             secrets.update(
                 str(value) for key, value in raw.items() if key in adapter_class.secret_fields and value
             )
+    return accounts, secrets
+
+
+def _amplify_problems(parsed: NetworkFile, adapters: Mapping[str, type[Adapter[Any]]]) -> list[str]:
+    problems: list[str] = []
     for network_name, network in parsed.networks.items():
         for platform, action in network.amplify.items():
             path = f"networks.{network_name}.amplify.{platform}"
@@ -161,11 +185,7 @@ def parse_network(
                 problems.append(
                     f"{path}: {action!r} is not an amplification {platform} supports ({supported})"
                 )
-    for network_name, network in parsed.networks.items():
-        problems.extend(_policy_problems(network_name, network, accounts, adapters))
-    if problems:
-        raise ConfigError(problems, source)
-    return Network(parsed, accounts, frozenset(secrets))
+    return problems
 
 
 def _policy_problems(

@@ -79,6 +79,10 @@ class Keys:
         """Hash: a watched feed's validators (ETag, Last-Modified) and the entries already published."""
         return f"{self.prefix}:ingest:feed:{agency}"
 
+    def feed_seen(self, agency: str) -> str:
+        """Sorted set of a watched feed's entry ids already handled, by when (the newest kept)."""
+        return f"{self.prefix}:ingest:feed:{agency}:seen"
+
     def item(self, item_id: str) -> str:
         return f"{self.prefix}:item:{item_id}"
 

@@ -12,6 +12,7 @@ from services.governance.approvals import Approval
 from services.keys import Keys
 from services.pipeline import amplify, deliver, fanout
 from services.reach import collect as reach
+from services.reach.snapshots import ReachDue, ReachSnapshot
 
 
 def channels(keys: Keys, platforms: Sequence[str] = ()) -> list[Channel]:
@@ -46,7 +47,7 @@ def channels(keys: Keys, platforms: Sequence[str] = ()) -> list[Channel]:
             "reachDue",
             keys.reach.due,
             "reachDue",
-            reach.ReachDue,
+            ReachDue,
             "Snapshot requests, released by the scheduler from the reach schedule when due.",
             (reach.GROUP,),
         ),
@@ -54,7 +55,7 @@ def channels(keys: Keys, platforms: Sequence[str] = ()) -> list[Channel]:
             "reachSnapshots",
             keys.reach.snapshots,
             "reachSnapshot",
-            reach.ReachSnapshot,
+            ReachSnapshot,
             "Every metrics snapshot taken (docs/report.md).",
         ),
         Channel(

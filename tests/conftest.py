@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,6 +16,57 @@ from sandbox import RunningSandbox, serve
 from services.ops.embedded_redis import redis_url as find_redis
 
 os.environ.setdefault("HAMAFZA_LOG_FORMAT", "json")
+# Hypothesis keeps its caches in ./.hypothesis unless told otherwise: tests write nothing into the tree.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "hamafza-hypothesis"))
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+# What tools (not tests) keep in the checkout: the venv, caches, the editable install's metadata.
+TOOLS_OWN = (".venv/", ".mypy_cache/", ".ruff_cache/", ".pytest_cache/", "hamafza.egg-info/")
+SLOW_MODULES = ("test_chaos", "test_fuzz")  # chaos and fuzz runs: `make test-fast` leaves them out
+
+
+def _untracked() -> set[str] | None:
+    """Untracked and ignored paths of the checkout, tools' own left out; None outside a git checkout."""
+    try:
+        listing = subprocess.run(
+            ["git", "-C", str(CHECKOUT), "status", "--porcelain", "--ignored"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    paths = {line[3:] for line in listing.splitlines() if line[:2] in {"??", "!!"}}
+    return {path for path in paths if not path.startswith(TOOLS_OWN) and "__pycache__" not in path}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_BEFORE] = _untracked()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Tests write nothing into the working tree: a file left there fails the run."""
+    before, after = session.config.stash.get(_BEFORE, None), _untracked()
+    if before is None or after is None or not (written := sorted(after - before)):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_line(
+            f"tests wrote into the checkout: {', '.join(written)} (use tmp_path or the `artifacts` fixture)",
+            red=True,
+        )
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name.startswith(SLOW_MODULES):
+            item.add_marker(pytest.mark.slow)
+
+
+_BEFORE = pytest.StashKey[set[str] | None]()
 
 
 @pytest.fixture(scope="session")

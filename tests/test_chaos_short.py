@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.chaos.run import ChaosConfig, run_chaos, table
+
+pytestmark = pytest.mark.slow  # chaos and fuzz: `make test-fast` leaves them out
 
 
 async def test_a_short_chaos_run_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -44,6 +45,8 @@ from services.runtime import BadEntry, Runtime, Settings, decode_entry, preview
 from tests.support.harness import wait_idle
 from tests.support.memory_platform import MemoryPlatform
 from tests.test_pipeline import AGENCIES, network_document
+
+pytestmark = pytest.mark.slow  # chaos and fuzz: `make test-fast` leaves them out
 
 T = TypeVar("T")
 FAILURES = {"fanout.failed", "deliver.failed", "amplify.failed"}

@@ -24,7 +24,8 @@ from services.app import build_runtime
 from services.config import parse_network
 from services.keys import ReachKeys
 from services.reach import collect as reach_module
-from services.reach.collect import Reach, ReachSettings, ReachSnapshot, TrackedPost, parse_offsets
+from services.reach.collect import Reach
+from services.reach.snapshots import ReachSettings, ReachSnapshot, TrackedPost, parse_offsets
 from services.runtime import Runtime, Settings
 from tests.support.harness import running, wait_for, wait_idle, xadd_fields
 from tests.support.sandbox_network import bot_token as shared_bot_token

@@ -18,7 +18,7 @@ from services.ops.status import item_deliveries
 from services.pipeline.ledger import Ledger
 from services.pipeline.schedule import Schedule
 from services.pipeline.scheduler import Scheduler
-from services.reach.collect import ReachDue
+from services.reach.snapshots import ReachDue
 from services.runtime import Runtime, Settings
 from tests.support.harness import running, wait_for, wait_idle, xadd_fields
 from tests.support.memory_platform import MemoryPlatform

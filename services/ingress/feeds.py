@@ -84,14 +84,11 @@ class FeedWatcher:
         self.publish, self.session, self.clock = publish, session, clock
         self.url = str(settings.url)
         self.state_key = keys.feed_state(agency)
-        self.seen_key = f"{self.state_key}:seen"
+        self.seen_key = keys.feed_seen(agency)
 
-    async def poll_once(self) -> list[str]:
-        """One conditional GET; the ids of the items it published."""
-        state: Any = await self.redis.hgetall(self.state_key)
-        fields = {k.decode(): v.decode() for k, v in state.items()}
-        if fields.get("url") != self.url:  # a new feed starts over
-            fields = {}
+    async def _fetch(self, fields: dict[str, str]) -> tuple[Any, str | None, str | None] | None:
+        """One conditional GET: the parsed feed and its validators (ETag, Last-Modified), or None when
+        unchanged, failed or unparseable (logged)."""
         headers = {}
         if fields.get("etag"):
             headers["If-None-Match"] = fields["etag"]
@@ -101,10 +98,10 @@ class FeedWatcher:
         async with self.session.get(self.url, headers=headers, timeout=timeout) as response:
             if response.status == 304:
                 log.debug("feed.unchanged", agency=self.agency)
-                return []
+                return None
             if response.status != 200:
                 log.warning("feed.http_error", agency=self.agency, status=response.status)
-                return []
+                return None
             body = await response.read()
             etag, modified = response.headers.get("ETag"), response.headers.get("Last-Modified")
             content_type = response.headers.get("Content-Type", "")
@@ -113,7 +110,19 @@ class FeedWatcher:
         )
         if parsed.get("bozo") and not parsed.entries:
             log.warning("feed.unparseable", agency=self.agency, detail=str(parsed.get("bozo_exception")))
+            return None
+        return parsed, etag, modified
+
+    async def poll_once(self) -> list[str]:
+        """One conditional GET; the ids of the items it published."""
+        state: Any = await self.redis.hgetall(self.state_key)
+        fields = {k.decode(): v.decode() for k, v in state.items()}
+        if fields.get("url") != self.url:  # a new feed starts over
+            fields = {}
+        fetched = await self._fetch(fields)
+        if fetched is None:
             return []
+        parsed, etag, modified = fetched
         first = "baseline" not in fields
         baseline = self.clock() if first else float(fields["baseline"])
         fresh: list[tuple[str, Any]] = []

@@ -1,9 +1,10 @@
 """Deliver: one delivery → one platform call through its adapter, made effectively-once by the ledger.
 
-What happens after a call depends only on the adapter's error type (see `adapters.base`):
-posted → result; retryable → backoff through the scheduler; rate-limited → the account pauses
-until the platform's reset; auth or permanent → dead letter; ambiguous → reconcile with the
-platform, and a dead letter `unconfirmed` where it cannot tell — never a blind resend.
+What happens after a call depends only on the adapter's error type (see `adapters.base`), as the
+table `outcomes.POLICY` says: posted → result; retryable → backoff through the schedule;
+rate-limited → the account pauses until the platform's reset; auth or permanent → dead letter;
+ambiguous → reconcile with the platform, and a dead letter `unconfirmed` where it cannot tell —
+never a blind resend.
 """
 
 from __future__ import annotations
@@ -18,14 +19,11 @@ from pydantic import ValidationError
 
 from adapters import (
     Adapter,
-    AmbiguousError,
-    AuthError,
     CannotReconcile,
     MediaFile,
     PermanentError,
     Posted,
     RateLimitedError,
-    RetryableError,
 )
 from schemas import Action, DeadLetter, DeadReason, Delivery, PostRef
 from services.config import Account
@@ -33,8 +31,9 @@ from services.logs import get_logger
 from services.pipeline.budget import AccountBudget
 from services.pipeline.consumer import Entry, InFlight
 from services.pipeline.fanout import describe_validation
-from services.pipeline.ledger import Ledger, backoff_seconds
+from services.pipeline.ledger import Ledger, Verdict, backoff_seconds
 from services.pipeline.media import MediaStep
+from services.pipeline.outcomes import Decision, Outcome, decide
 from services.runtime import BadEntry, Runtime, decode_entry, now, preview
 
 GROUP = "deliver"
@@ -113,26 +112,36 @@ class Deliver:
         if await self._budget_spent(delivery, entry):
             return
         claim = await self.ledger.claim(delivery, self.lease_ms(adapter))
-        if claim.verdict in {"posted", "dead"}:
-            await self.ledger.plain.run(lambda pipe: pipe.xack(*entry.ack))
-            self._count(delivery, "already_final")
-            log.info("delivery.already_final", state=claim.verdict)
-            return
-        if claim.verdict == "busy":
-            log.info("delivery.in_flight_elsewhere")  # left pending; reclaimed if that worker dies
-            return
-        if claim.verdict == "paused":
-            until = datetime.fromtimestamp(claim.number / 1000, tz=UTC)
-            await self.ledger.reschedule(delivery, until, entry.ack)
-            self._count(delivery, "paused")
-            log.info("delivery.account_paused", until=until.isoformat())
-            return
-        if claim.verdict == "ambiguous":
-            log.warning("delivery.recovering", detail="a worker stopped mid-call; asking the platform")
-            await self._reconcile(delivery, entry, account, adapter, claim.number, "worker stopped mid-call")
-            return
+        match claim.verdict:
+            case Verdict.POSTED | Verdict.DEAD:
+                await self.ledger.plain.run(lambda pipe: pipe.xack(*entry.ack))
+                self._count(delivery, "already_final")
+                log.info("delivery.already_final", state=claim.verdict.value)
+            case Verdict.BUSY:
+                log.info("delivery.in_flight_elsewhere")  # left pending; reclaimed if that worker dies
+            case Verdict.PAUSED:
+                until = datetime.fromtimestamp(claim.number / 1000, tz=UTC)
+                await self.ledger.reschedule(delivery, until, entry.ack)
+                self._count(delivery, "paused")
+                log.info("delivery.account_paused", until=until.isoformat())
+            case Verdict.AMBIGUOUS:
+                log.warning("delivery.recovering", detail="a worker stopped mid-call; asking the platform")
+                await self._reconcile(
+                    delivery, entry, account, adapter, claim.number, "worker stopped mid-call"
+                )
+            case Verdict.GO:
+                await self._attempt(delivery, entry, account, adapter, media, claim.number)
 
-        attempts = claim.number
+    async def _attempt(
+        self,
+        delivery: Delivery,
+        entry: Entry,
+        account: Account,
+        adapter: Adapter[Any],
+        media: Sequence[MediaFile],
+        attempts: int,
+    ) -> None:
+        """A claimed delivery: the platform call, then what `outcomes.POLICY` says its error leads to."""
         if entry.deliveries > self.runtime.settings.max_deliveries:
             # Counted only for fresh attempts: hand-outs while another worker's lease runs ("busy")
             # are not this entry's fault.
@@ -147,46 +156,8 @@ class Deliver:
         try:
             async with asyncio.timeout(adapter.timeout_seconds + 5):
                 posted = await self._call(delivery, account, adapter, media)
-        except RateLimitedError as error:
-            pause_until = max(error.reset_at, now() + timedelta(seconds=1))
-            await self.ledger.reschedule(
-                delivery, pause_until, entry.ack, pause_until=pause_until, refund_attempt=True
-            )
-            self._count(delivery, "rate_limited")
-            log.warning("delivery.rate_limited", until=pause_until.isoformat(), detail=str(error))
-        except RetryableError as error:
-            await self._retry(delivery, entry, attempts, str(error))
-        except CannotReconcile as error:
-            await self._dead(
-                delivery,
-                entry,
-                DeadReason.UNCONFIRMED,
-                f"{error}. Check the account: if the post is missing, `hamafza dlq replay --force`",
-                attempts,
-            )
-        except AuthError as error:
-            pause_until = now() + timedelta(seconds=self.runtime.settings.auth_pause_seconds)
-            await self.ledger.pause_account(delivery.platform, delivery.agency, pause_until)
-            log.error(
-                "account.auth_failed", detail=str(error), paused_until=pause_until.isoformat(), alert=True
-            )
-            await self._dead(
-                delivery,
-                entry,
-                DeadReason.AUTH_FAILED,
-                f"{error}; renew the account's credentials, then `hamafza dlq replay`",
-                attempts,
-            )
-        except PermanentError as error:
-            await self._dead(delivery, entry, DeadReason.CONTENT_REJECTED, str(error), attempts)
-        except (AmbiguousError, TimeoutError) as error:
-            await self._reconcile(delivery, entry, account, adapter, attempts, str(error) or "timed out")
         except Exception as error:
-            # A bug in an adapter after the request may have left: as ambiguous as a timeout.
-            log.exception("delivery.adapter_bug")
-            await self._reconcile(
-                delivery, entry, account, adapter, attempts, f"unexpected {type(error).__name__}"
-            )
+            await self._failed(delivery, entry, account, adapter, attempts, error)
         else:
             await self._posted(delivery, entry, posted)
 
@@ -200,6 +171,44 @@ class Deliver:
         self._count(delivery, "budget_wait")
         log.info("delivery.budget_wait", until=wait_until.isoformat())
         return True
+
+    async def _failed(
+        self,
+        delivery: Delivery,
+        entry: Entry,
+        account: Account,
+        adapter: Adapter[Any],
+        attempts: int,
+        error: Exception,
+    ) -> None:
+        decision = decide(error)
+        if decision.rule.bug:
+            log.exception("delivery.adapter_bug", exc_info=error)
+        match decision.outcome:
+            case Outcome.WAIT_FOR_RESET:
+                reset_at = error.reset_at if isinstance(error, RateLimitedError) else now()
+                pause_until = max(reset_at, now() + timedelta(seconds=1))
+                await self.ledger.reschedule(
+                    delivery, pause_until, entry.ack, pause_until=pause_until, refund_attempt=True
+                )
+                self._count(delivery, "rate_limited")
+                log.warning("delivery.rate_limited", until=pause_until.isoformat(), detail=decision.detail)
+            case Outcome.RETRY:
+                await self._retry(delivery, entry, attempts, decision.detail)
+            case Outcome.RECONCILE:
+                await self._reconcile(delivery, entry, account, adapter, attempts, decision.detail)
+            case Outcome.PAUSE_AND_DEAD:
+                pause_until = now() + timedelta(seconds=self.runtime.settings.auth_pause_seconds)
+                await self.ledger.pause_account(delivery.platform, delivery.agency, pause_until)
+                log.error(
+                    "account.auth_failed",
+                    detail=str(error),
+                    paused_until=pause_until.isoformat(),
+                    alert=True,
+                )
+                await self._dead(delivery, entry, _reason(decision), decision.detail, attempts)
+            case Outcome.DEAD:
+                await self._dead(delivery, entry, _reason(decision), decision.detail, attempts)
 
     async def _call(
         self, delivery: Delivery, account: Account, adapter: Adapter[Any], media: Sequence[MediaFile]
@@ -291,3 +300,9 @@ class Deliver:
 
     def _count(self, delivery: Delivery, outcome: str) -> None:
         self.runtime.metrics.delivery(delivery.platform, delivery.action.value, outcome)
+
+
+def _reason(decision: Decision) -> DeadReason:
+    # Every DEAD and PAUSE_AND_DEAD row names its reason (tests/unit/test_deliver_policy.py).
+    assert decision.reason is not None, decision.rule
+    return decision.reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
@@ -38,6 +39,17 @@ def describe_validation(error: ValidationError) -> str:
         f"{'.'.join(str(part) for part in detail['loc']) or 'item'}: {detail['msg']}"
         for detail in error.errors()
     )
+
+
+@dataclass
+class FanOutPlan:
+    """What fan-out makes of one item: the deliveries to queue, and those refused with their reason."""
+
+    deliveries: list[Delivery] = field(default_factory=list)
+    refusals: list[tuple[Delivery, DeadReason, str]] = field(default_factory=list)
+
+    def refuse(self, delivery: Delivery, reason: DeadReason, detail: str) -> None:
+        self.refusals.append((delivery, reason, detail))
 
 
 class FanOut:
@@ -110,16 +122,15 @@ class FanOut:
                 return
             await self._fan_out(entry, item)
 
-    async def _fan_out(self, entry: Entry, item: Item) -> None:
+    def plan(self, item: Item, added_at: datetime | None = None) -> FanOutPlan:
+        """One publish delivery per requested platform, or the reason it cannot be: pure, no I/O.
+        `added_at` is the item's XADD time, where the XADD-to-post latency starts."""
         assert item.id is not None
-        runtime, keys = self.runtime, self.runtime.keys
+        runtime = self.runtime
         requested = (
             item.platforms if item.platforms is not None else runtime.network.platforms_of(item.agency)
         )
-        # The item's XADD time, from its entry id: where the XADD-to-post latency starts.
-        added_at = datetime.fromtimestamp(entry_id_order(entry.id)[0] / 1000, tz=UTC)
-        deliveries: list[Delivery] = []
-        refusals: list[tuple[Delivery, DeadReason, str]] = []
+        plan = FanOutPlan()
         for platform in dict.fromkeys(requested):
             delivery = Delivery(
                 id=Delivery.make_id(item.id, item.agency, platform, Action.PUBLISH),
@@ -138,26 +149,32 @@ class FanOut:
             adapter = runtime.adapters.get(platform)
             if adapter is None:
                 known = ", ".join(sorted(runtime.adapters))
-                refusals.append(
-                    (delivery, DeadReason.UNKNOWN_PLATFORM, f"no platform {platform!r} (known: {known})")
+                plan.refuse(
+                    delivery, DeadReason.UNKNOWN_PLATFORM, f"no platform {platform!r} (known: {known})"
                 )
                 continue
             if runtime.network.account(item.agency, platform) is None:
-                refusals.append(
-                    (
-                        delivery,
-                        DeadReason.NO_ACCOUNT,
-                        f"agency {item.agency!r} has no {platform} account in the network file",
-                    )
+                plan.refuse(
+                    delivery,
+                    DeadReason.NO_ACCOUNT,
+                    f"agency {item.agency!r} has no {platform} account in the network file",
                 )
                 continue
             try:
                 text = adapter.render(item)
             except ContentError as error:
-                refusals.append((delivery, DeadReason.CONTENT_TOO_LONG, str(error)))
+                plan.refuse(delivery, DeadReason.CONTENT_TOO_LONG, str(error))
                 continue
-            deliveries.append(delivery.model_copy(update={"text": text}))
+            plan.deliveries.append(delivery.model_copy(update={"text": text}))
+        return plan
 
+    async def _fan_out(self, entry: Entry, item: Item) -> None:
+        assert item.id is not None
+        runtime, keys = self.runtime, self.runtime.keys
+        # The item's XADD time, from its entry id: where the XADD-to-post latency starts.
+        added_at = datetime.fromtimestamp(entry_id_order(entry.id)[0] / 1000, tz=UTC)
+        plan = self.plan(item, added_at)
+        deliveries, refusals = plan.deliveries, plan.refusals
         if item.media and deliveries:
             # Fetched once here for every platform (and, from the store, for partners' copies later).
             media_refusals = await self.media.prepare(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from redis.asyncio import Redis
@@ -51,9 +52,24 @@ return {'go', attempts}
 """
 
 
+class Verdict(StrEnum):
+    """What the claim script answers (`_CLAIM`): whether, and how, this worker may call the platform."""
+
+    GO = "go"  # claimed: call the platform (`Claim.number` is the attempt)
+    AMBIGUOUS = "ambiguous"  # a worker's lease ran out mid-call: reconcile, never resend blindly
+    BUSY = "busy"  # another worker's lease runs (`number`: until when); leave the entry pending
+    PAUSED = "paused"  # the account is paused (`number`: until when); reschedule then
+    POSTED = "posted"  # already final: acknowledge, touch nothing
+    DEAD = "dead"  # already final: acknowledge, touch nothing
+
+    @classmethod
+    def parse(cls, raw: bytes | str) -> Verdict:
+        return cls(raw.decode() if isinstance(raw, bytes) else raw)
+
+
 @dataclass(frozen=True)
 class Claim:
-    verdict: str  # go | ambiguous | busy | paused | posted | dead
+    verdict: Verdict
     number: int  # attempts, or a time in epoch ms for busy/paused
 
 
@@ -96,7 +112,7 @@ class Ledger:
             pipe.evalsha(self._claim.sha, len(keys), *keys, *args)
 
         [(verdict, number)] = await self.plain.run(fill)
-        return Claim(verdict.decode() if isinstance(verdict, bytes) else str(verdict), int(number))
+        return Claim(Verdict.parse(verdict), int(number))
 
     # --- outcomes: each one MULTI with the acknowledgement of the entry that carried the work ---------
 

@@ -13,8 +13,8 @@ from pydantic import ValidationError
 
 from schemas import Action, DeliveryState, Result
 from services.keys import Keys
-from services.reach.collect import audiences, latest_snapshots
 from services.reach.report.model import FailureRow, ItemRow, PostRow, Rows, Snapshot
+from services.reach.snapshots import audiences, latest_snapshots
 from services.runtime import decode_entry
 
 
