@@ -99,16 +99,7 @@ class BlueskyFake(Fake):
             "app.bsky.actor.getProfile": self.get_profile,
         }
         if request.match_info["nsid"] == "com.atproto.repo.uploadBlob" and request.method == "POST":
-            try:
-                did = self._did(request)
-                data = await request.read()
-                return web.json_response(
-                    self.blobs.upload(did, data, request.headers.get("Content-Type", ""))
-                )
-            except XrpcError as error:
-                return self._error(error)
-            except BlobProblem as problem:
-                return self._error(XrpcError(problem.status, problem.error, problem.message))
+            return await self._upload_blob(request)
         method = methods.get(request.match_info["nsid"])
         if method is None:
             return self._error(XrpcError(501, "MethodNotImplemented", "Method Not Implemented"))
@@ -119,6 +110,17 @@ class BlueskyFake(Fake):
             return self._error(error)
         except ValueError:
             return self._error(XrpcError(400, "InvalidRequest", "Invalid JSON body"))
+
+    async def _upload_blob(self, request: web.Request) -> web.Response:
+        """uploadBlob takes the raw bytes as its body, not JSON."""
+        try:
+            did = self._did(request)
+            data = await request.read()
+            return web.json_response(self.blobs.upload(did, data, request.headers.get("Content-Type", "")))
+        except XrpcError as error:
+            return self._error(error)
+        except BlobProblem as problem:
+            return self._error(XrpcError(problem.status, problem.error, problem.message))
 
     # --- methods ---------------------------------------------------------------------------------
 
