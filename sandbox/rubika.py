@@ -91,6 +91,17 @@ class RubikaFake(Fake):
         method = methods.get(request.match_info["method"])
         if method is None:
             return self.error_response(400, "method not found")
+        params = await self._params(request)
+        if isinstance(params, web.Response):
+            return params
+        try:
+            data = method(token, params, request)
+        except RubikaError as error:
+            return web.json_response({"status": error.status, "dev_message": error.message})
+        return web.json_response({"status": "OK", "data": data})
+
+    async def _params(self, request: web.Request) -> Json | web.Response:
+        """The JSON object a method takes, or the refusal of a body that is not one."""
         if request.content_type != "application/json":
             return self.error_response(400, "the body must be JSON")
         try:
@@ -99,11 +110,7 @@ class RubikaFake(Fake):
             return self.error_response(400, "the body is not JSON")
         if not isinstance(params, dict):
             return self.error_response(400, "the body must be a JSON object")
-        try:
-            data = method(token, params, request)
-        except RubikaError as error:
-            return web.json_response({"status": error.status, "dev_message": error.message})
-        return web.json_response({"status": "OK", "data": data})
+        return params
 
     # --- methods ---------------------------------------------------------------------------------
 
