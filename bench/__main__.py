@@ -276,6 +276,16 @@ def table(results: dict[str, Any], f: dict[str, Any], v: dict[str, bool | None])
                     f"{b['concurrency']} in flight, errors {r['errors'] or 0}",
                 )
             )
+        for level, detail in b["levels"].items():
+            if level != b["concurrency"]:
+                add(
+                    (
+                        f"5 Bot API at {level} in flight (µs CPU/delivery)",
+                        f"{fmt(detail['new']['cpu_us_per_delivery'])} vs {fmt(detail['reference']['cpu_us_per_delivery'])}",
+                        f"new vs python-telegram-bot: ×{fmt(detail['cpu_ratio'], 2)} less CPU; "
+                        f"{fmt(detail['new']['per_s'])} vs {fmt(detail['reference']['per_s'])} deliveries/s",
+                    )
+                )
         add(
             (
                 "5 Bot API: new client ÷ python-telegram-bot",
@@ -339,7 +349,12 @@ async def run(args: argparse.Namespace) -> int:  # noqa: PLR0915
             if "botapi" not in args.skip:
                 say("5. Bot API client against python-telegram-bot, 200 ms fake")
                 results["botapi"] = await botapi.compare(
-                    200.0, 1500, 2 if args.quick else 3, 4 if args.quick else 10, 1 if args.quick else 2, say
+                    200.0,
+                    (1000, 200),
+                    3 if args.quick else 4,
+                    4 if args.quick else 10,
+                    1 if args.quick else 2,
+                    say,
                 )
             if args.profile:
                 say("5. profile of the zero-latency pipeline")

@@ -1,5 +1,5 @@
 """One Bot-API client path in its own process: closed-loop deliveries against the sandbox's Telegram
-fake (which answers after 200 ms), to measure deliveries/s and CPU per delivery of this process.
+fake (`sandbox/botapi_lean.py`, which answers after 200 ms), to measure deliveries/s and CPU per delivery of this process.
 
     python -m bench.botapi_client --path aiohttp|ptb --api http://127.0.0.1:PORT/telegram
 
@@ -70,7 +70,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             else:
                 done += 1
 
-    tasks = [asyncio.get_running_loop().create_task(worker(i)) for i in range(args.concurrency)]
+    tasks = []
+    for index in range(args.concurrency):
+        tasks.append(asyncio.get_running_loop().create_task(worker(index)))
+        if index % 100 == 99:
+            await asyncio.sleep(0.1)  # a ramp: connections are opened a few at a time, as traffic grows
     await asyncio.sleep(args.warmup)
     d0, c0, t0 = done, time.process_time(), time.monotonic()
     await asyncio.sleep(args.window)
