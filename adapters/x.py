@@ -135,7 +135,8 @@ class XAdapter(Adapter[XCredentials]):
     async def publish(
         self, credentials: XCredentials, delivery: Delivery, media: Sequence[MediaFile] = ()
     ) -> Posted:
-        media_ids = await self._upload(credentials, media) if media else None
+        # Never more than X takes (the media step hands over at most `media_limit` already).
+        media_ids = await self._upload(credentials, media[: self.media_limit]) if media else None
         try:
             return await self._tweet(credentials, delivery.text, media_ids=media_ids)
         except DuplicateContent:
