@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from string import Formatter
 from typing import Annotated, Any, Self
@@ -17,6 +18,9 @@ from pydantic import (
 )
 
 from schemas.items import Slug
+
+# `cms.agency.ir`, `cms.agency.ir:8443`, `10.0.0.5`, `[fd00::5]:8080`, `fd00::5`: a host, optionally a port.
+ALLOW_HOST = re.compile(r"(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?|[0-9A-Fa-f]*:[0-9A-Fa-f:.]+")
 
 
 class PlatformSettings(BaseModel):
@@ -228,6 +232,17 @@ class MediaSettings(BaseModel):
         description="host or host:port exempt from the refusal of private, loopback and link-local "
         "addresses; an entry with a port exempts that port only.",
     )
+
+    @field_validator("allow_hosts")
+    @classmethod
+    def _hosts_not_urls(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            if not ALLOW_HOST.fullmatch(entry.strip()):
+                raise ValueError(
+                    f"{entry!r} is not a host or host:port (write `cms.agency.ir` or `10.0.0.5:8080`, "
+                    "without http:// or a path)"
+                )
+        return entries
 
 
 class NetworkFile(BaseModel):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from pydantic import ValidationError
 
 from sandbox.media_files import HEADERS
+from schemas.network import MediaSettings
 from services.pipeline.media_guard import (
     AllowList,
     FetchedMedia,
@@ -127,3 +129,16 @@ def test_fetch_cap_is_the_largest_any_target_takes_within_the_store_bound() -> N
     assert fetch_cap("image", [X_RULES, BSKY_RULES], 50_000_000) == 5_000_000
     assert fetch_cap("video", [X_RULES, BSKY_RULES], 50_000_000) == 50_000_000
     assert fetch_cap("video", [BSKY_RULES], 50_000_000) == 0
+
+
+@pytest.mark.parametrize(
+    "entry", ["cms.agency.ir", "cms.agency.ir:8443", "10.0.0.5", "[fd00::5]:8080", "fd00::5"]
+)
+def test_allow_hosts_takes_hosts_and_host_ports(entry: str) -> None:
+    assert MediaSettings(allow_hosts=[entry]).allow_hosts == [entry]
+
+
+@pytest.mark.parametrize("entry", ["http://cms.agency.ir", "cms.agency.ir/media", "", "cms agency"])
+def test_allow_hosts_refuses_urls_and_paths_with_a_hint(entry: str) -> None:
+    with pytest.raises(ValidationError, match="is not a host or host:port"):
+        MediaSettings(allow_hosts=[entry])
