@@ -16,6 +16,7 @@ from services.pipeline.media_guard import (
     address_problem,
     fetch_cap,
     media_violation,
+    shown,
     sniff,
 )
 
@@ -142,3 +143,11 @@ def test_allow_hosts_takes_hosts_and_host_ports(entry: str) -> None:
 def test_allow_hosts_refuses_urls_and_paths_with_a_hint(entry: str) -> None:
     with pytest.raises(ValidationError, match="is not a host or host:port"):
         MediaSettings(allow_hosts=[entry])
+
+
+def test_dead_letters_and_logs_show_urls_without_their_tokens() -> None:
+    url = "https://user:pass@cms.example/a.jpg?X-Amz-Signature=SECRET&token=SECRET"
+    assert shown(url) == "https://cms.example/a.jpg?…"
+    refused = FetchedMedia(0, url, refused="the server answered 403 Forbidden")
+    problem = media_violation(X_RULES, [refused], 50_000_000)
+    assert problem is not None and "SECRET" not in problem and "pass" not in problem

@@ -34,7 +34,14 @@ from schemas import Delivery
 from schemas.items import Media
 from services.logs import get_logger
 from services.pipeline.media_fetch import MediaFetcher, MediaRefused
-from services.pipeline.media_guard import FetchedMedia, MediaRules, fetch_cap, kind_of, media_violation
+from services.pipeline.media_guard import (
+    FetchedMedia,
+    MediaRules,
+    fetch_cap,
+    kind_of,
+    media_violation,
+    shown,
+)
 from services.runtime import Runtime
 
 log = get_logger("hamafza.media")
@@ -154,11 +161,11 @@ class MediaStep:
         try:
             download = await self.fetcher.fetch(url, cap_for)
         except MediaRefused as refusal:
-            log.warning("media.refused", url=url, detail=str(refusal))
+            log.warning("media.refused", url=shown(url), detail=str(refusal))
             return FetchedMedia(index, url, refused=str(refusal)), None
         log.info(
             "media.fetched",
-            url=url,
+            url=shown(url),
             content_type=download.content_type,
             size=download.size,
             truncated=download.truncated,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -135,6 +136,14 @@ class MediaRules:
     media_max_bytes: Mapping[str, int]
 
 
+def shown(url: str) -> str:
+    """A URL as logs and dead letters show it: without its query, where signed URLs keep their tokens."""
+    parts = urlsplit(url)
+    return urlunsplit(
+        (parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "…" if parts.query else "", "")
+    )
+
+
 def megabytes(size: int) -> str:
     """A size as people read it: `40 kB`, `1.5 MB`, `512 MB`."""
     if size < 1_000_000:
@@ -153,7 +162,7 @@ def media_violation(rules: MediaRules, media: Sequence[FetchedMedia], store_cap:
     those are judged. `store_cap` is Hamafza's own bound on one file.
     """
     for medium in media[: rules.media_limit]:
-        number = f"media {medium.index + 1} ({medium.url})"
+        number = f"media {medium.index + 1} ({shown(medium.url)})"
         if medium.refused is not None:
             return f"{number} was not fetched: {medium.refused}"
         assert medium.content_type is not None
