@@ -180,8 +180,8 @@ class RubikaFake(Fake):
         return {"new_message_id": new_id}
 
     def get_chat_member_count(self, token: str, params: Json, request: web.Request) -> Json:
-        self._chat(params, "chat_id")
-        return {"member_count": MEMBERS}
+        chat = self._chat(params, "chat_id")
+        return {"member_count": MEMBERS + zlib.crc32(chat.encode()) % 5_000}
 
     def get_updates(self, token: str, params: Json, request: web.Request) -> Json:
         start = int(params["offset_id"]) if str(params.get("offset_id") or "").isdigit() else 0

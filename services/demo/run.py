@@ -104,15 +104,16 @@ async def _run(url: str, sandbox_url: str, sandbox_posts: list[Any], console: Co
         f"[bold]{len(posted) - own}[/bold] amplifications by partners, [bold]{len(letters)}[/bold] dead letter(s), "
         f"in {elapsed:.1f} s"
     )
-    if len(sandbox_posts) != len(posted):
-        console.print(
-            f"[red]the sandbox received {len(sandbox_posts)} posts, the ledger says {len(posted)}[/red]"
-        )
-        return 1
-    console.print(f"[green]The sandbox confirms all {len(sandbox_posts)} posts, none twice.[/green]")
-    # The synergy report (reach polled now), with its totals checked against the fakes.
-    from services.demo.report import reach_report
+    from services.demo.report import delivery_records, reach_report
 
+    received = len(delivery_records(sandbox_posts))
+    if received != len(posted):
+        console.print(f"[red]the sandbox received {received} posts, the ledger says {len(posted)}[/red]")
+        return 1
+    console.print(f"[green]The sandbox confirms all {received} posts, none twice.[/green]")
+    if not _copies_are_distinct(posted, sandbox_posts, console):
+        return 1
+    # The synergy report (reach polled now), with its totals checked against the fakes.
     reported = await reach_report(network, url, settings, sandbox_url, sandbox_posts, console)
     return 0 if settled and reported else 1
 
@@ -140,6 +141,29 @@ async def _watch(workers: Any, item_ids: list[str], console: Console, timeout: f
             await asyncio.sleep(0.2)
     console.print("[red]the demo did not settle within 60 s[/red]")
     return False
+
+
+def _copies_are_distinct(posted: list[DeliveryStatus], posts: list[Any], console: Console) -> bool:
+    """The partners' copies as the fakes received them (to a platform, a copy is a post like any
+    other), each in its own words: no two accounts posted the same text on one platform."""
+    # A post's URL ends in <channel>/<message id> on every platform that has one.
+    copies = {(s.platform, *s.url.rsplit("/", 2)[-2:]) for s in posted if s.action == "copy" and s.url}
+    table = Table(title="رونوشت‌ها با ذکر منبع (copy)", title_justify="right")
+    for column in ("platform", "channel", "text"):
+        table.add_column(column, overflow="fold")
+    for post in (p for p in posts if (p.platform, str(p.chat).lstrip("@"), p.post_id) in copies):
+        table.add_row(post.platform, str(post.chat), post.text)
+    console.print(table)
+    seen: dict[tuple[str, str], str] = {}
+    for post in (p for p in posts if p.action == "publish"):
+        other = seen.setdefault((post.platform, post.text), str(post.chat))
+        if other != str(post.chat):
+            console.print(f"[red]{post.chat} and {other} posted the same text on {post.platform}[/red]")
+            return False
+    console.print(
+        f"[green]{len(copies)} copies, each worded apart from the original and from one another.[/green]"
+    )
+    return True
 
 
 def _summary(statuses: list[DeliveryStatus], console: Console) -> None:
