@@ -134,6 +134,30 @@ class ButtonPress:
 
 
 @dataclass(frozen=True, slots=True)
+class RemoteFile:
+    """A picture or video inside a channel post, fetched with the account's own credentials."""
+
+    ref: str  # the platform's file id
+    kind: MediaKind
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPost:
+    """A message in a channel the account's bot administers, as the channel watchers read it."""
+
+    chat: str  # the channel's id as the platform gives it in updates
+    message_id: str
+    text: str = ""
+    username: str | None = None  # its public name, without "@", where it has one
+    files: tuple[RemoteFile, ...] = ()
+    media_group: str | None = None  # messages of one album share it
+    edited: bool = False
+    deleted: bool = False
+    forwarded: bool = False  # a forward of another channel's post
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Updates:
     """What one read of an account's update stream gave, and where the next read starts."""
 
@@ -353,6 +377,23 @@ class Adapter(ABC, Generic[CredentialsT]):
     async def updates(self, credentials: CredentialsT, offset: str | None, timeout_seconds: float) -> Updates:
         """The next events of the account's update stream after `offset` (waiting up to the timeout)."""
         raise PermanentError(f"{self.platform} has no update stream")
+
+    # Whether `updates` gives the posts of the account's own channel (`ChannelPost`), so that
+    # `ingest.channels` may name this platform.
+    reads_channel_posts: ClassVar[bool] = False
+
+    def watches(self, credentials: CredentialsT, post: ChannelPost) -> bool:
+        """Whether `post` is in the account's own channel."""
+        return False
+
+    def source_post(self, credentials: CredentialsT, posts: Sequence[ChannelPost]) -> Posted:
+        """The agency's own channel post (an album: its messages, first first) as a post Hamafza made,
+        so partners amplify it as they amplify any other."""
+        raise PermanentError(f"{self.platform} channel posts cannot be taken as items")
+
+    async def download(self, credentials: CredentialsT, file: RemoteFile) -> tuple[bytes, str | None]:
+        """A file of a channel post, and the content type the platform gave (checked by the caller)."""
+        raise PermanentError(f"{self.platform} cannot download channel files")
 
     async def aclose(self) -> None:
         """Release HTTP sessions."""

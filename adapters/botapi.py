@@ -166,6 +166,23 @@ class BotApiClient:
             }
         return as_message(await self.call(token, "sendMessage", params))
 
+    async def download_file(self, token: str, file_id: str) -> tuple[bytes, str | None]:
+        """`getFile`, then the file from `{api_base}/file/bot<token>/<file_path>` (a URL that holds the
+        token, so it is never logged or put in an item)."""
+        found = await self.call(token, "getFile", {"file_id": file_id}, write=False)
+        path = found.get("file_path") if isinstance(found, dict) else None
+        if not isinstance(path, str) or not path:
+            raise PermanentError(f"{self.profile.name} gave no file path for a channel file")
+        url = f"{self.api_base}/file/bot{token}/{path}"
+        try:
+            async with self._http.get().get(url) as response:
+                if response.status != 200:
+                    raise RetryableError(f"{self.profile.name} answered {response.status} for a channel file")
+                return await response.read(), response.headers.get("Content-Type")
+        except (TimeoutError, aiohttp.ClientError) as error:
+            failure = RetryableError(f"{self.profile.name} file download failed ({type(error).__name__})")
+        raise failure
+
     async def answer_callback_query(self, token: str, query_id: str, text: str) -> None:
         await self.call(token, "answerCallbackQuery", {"callback_query_id": query_id, "text": text[:200]})
 

@@ -24,12 +24,14 @@ from adapters.base import (
     AmbiguousError,
     AuthError,
     ButtonPress,
+    ChannelPost,
     Choice,
     DeliveryError,
     MediaFile,
     MediaKind,
     PermanentError,
     Posted,
+    RemoteFile,
     Updates,
 )
 from adapters.botapi import BotApiClient, BotApiProfile, is_setup_problem
@@ -85,6 +87,9 @@ class BotApiAdapter(Adapter[BotCredentials]):
             if profile.has_copy:
                 labels[Action.COPY] = "copy"
             cls.amplify_labels = labels
+            cls.reads_channel_posts = profile.channel_posts_in_updates
+            if not profile.channel_posts_in_updates:
+                cls.allowed_updates = ("callback_query",)
         super().__init_subclass__(**kwargs)
 
     def __init__(
@@ -194,6 +199,10 @@ class BotApiAdapter(Adapter[BotCredentials]):
 
     def event_of(self, update: dict[str, Any]) -> Any:
         """One update as Hamafza's event; None for kinds nobody here handles."""
+        for kind, edited in (("channel_post", False), ("edited_channel_post", True)):
+            message = update.get(kind)
+            if isinstance(message, dict):
+                return self._channel_post(message, edited)
         query = update.get("callback_query")
         if isinstance(query, dict) and isinstance(query.get("data"), str):
             message = query.get("message") if isinstance(query.get("message"), dict) else {}
@@ -209,6 +218,43 @@ class BotApiAdapter(Adapter[BotCredentials]):
                 else None,
             )
         return None
+
+    def _channel_post(self, message: dict[str, Any], edited: bool) -> ChannelPost | None:
+        chat = message.get("chat") if isinstance(message.get("chat"), dict) else None
+        if chat is None or "message_id" not in message:
+            return None
+        files: list[RemoteFile] = []
+        photo = message.get("photo")
+        if isinstance(photo, list) and photo and isinstance(photo[-1], dict):
+            files.append(RemoteFile(str(photo[-1]["file_id"]), "image"))  # the largest size is last
+        video = message.get("video")
+        if isinstance(video, dict) and video.get("file_id"):
+            files.append(RemoteFile(str(video["file_id"]), "video"))
+        username = chat.get("username") if isinstance(chat.get("username"), str) else None
+        post_id = str(message["message_id"])
+        return ChannelPost(
+            chat=str(chat.get("id", "")),
+            message_id=post_id,
+            text=str(message.get("text") or message.get("caption") or ""),
+            username=username,
+            files=tuple(files),
+            media_group=str(message["media_group_id"]) if message.get("media_group_id") else None,
+            edited=edited,
+            forwarded="forward_origin" in message or "forward_from_chat" in message,
+            url=self._post_url(username, post_id),
+        )
+
+    def watches(self, credentials: BotCredentials, post: ChannelPost) -> bool:
+        configured = credentials.chat_id
+        if configured.startswith("@"):
+            return post.username is not None and post.username.lower() == configured[1:].lower()
+        return configured == post.chat
+
+    def source_post(self, credentials: BotCredentials, posts: Sequence[ChannelPost]) -> Posted:
+        return self._posted_ids(credentials, [post.message_id for post in posts])
+
+    async def download(self, credentials: BotCredentials, file: RemoteFile) -> tuple[bytes, str | None]:
+        return await self.client.download_file(credentials.bot_token, file.ref)
 
     async def aclose(self) -> None:
         await self.client.close()

@@ -15,6 +15,12 @@ A positive chat id is a person's private chat with the bot: messages there (appr
 `{"chat_id", "message_id", "data", "user_id"}` is that person pressing a button: the bot that sent the
 message gets a `callback_query` update, which it acknowledges with `answerCallbackQuery`.
 
+`POST /telegram/_channel_post` with `{"chat": "@name", "admins": [bot ids], "text", "photos": [base64…]}`
+is a person posting in a channel (several photos: an album sharing a `media_group_id`); the admin bots
+get `channel_post` updates, and `getFile` + `GET /telegram/file/bot<token>/<path>` give the pictures
+back. `POST /telegram/_edit_channel_post` edits one (`edited_channel_post`). `echo_own_posts` makes
+the fake also send a bot its own posts, as some platforms do.
+
 A chat is any `@username` or number. Two kinds of username stand for real-world setup mistakes:
 `@notmember…` answers 403 as a channel the bot was never added to, and `@migrated…` answers 400 with
 `migrate_to_chat_id`, as a group that became a supergroup.
@@ -22,6 +28,7 @@ A chat is any `@username` or number. Two kinds of username stand for real-world 
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 import zlib
@@ -39,6 +46,7 @@ from sandbox.bot_params import (
     int_param,
     json_param,
     media_refs,
+    photo_sizes,
     read_params,
     required,
 )
@@ -86,11 +94,17 @@ class TelegramFake(Fake):
         self.senders: dict[tuple[int, int], str] = {}  # (chat, message) → the bot that sent it
         self.answers: list[Json] = []  # answerCallbackQuery calls, for tests to read
         self.presses = count(7_000_000)
+        self.files: dict[str, tuple[bytes, str]] = {}
+        self.file_ids = count(1)
+        self.echo_own_posts = False
 
     def routes(self) -> list[web.RouteDef]:
         routes = [
             web.route("*", "/bot{token}/{method}", self.dispatch),
             web.post("/_press", self.press_button),
+            web.post("/_channel_post", self.channel_post),
+            web.post("/_edit_channel_post", self.edit_channel_post),
+            web.get("/file/bot{token}/{path:.+}", self.file_download),
         ]
         if self.has_public_preview:
             routes.append(web.get("/s/{channel}", self.preview_page))
@@ -106,6 +120,7 @@ class TelegramFake(Fake):
             "forwardMessage": self.forward_message,
             "getChat": self.get_chat,
             "answerCallbackQuery": self.answer_callback_query,
+            "getFile": self.get_file,
             self.member_count_method: self.get_chat_member_count,
         }
         if self.has_media_group:
@@ -196,6 +211,72 @@ class TelegramFake(Fake):
             {"bot": bot_id, "callback_query_id": str(query_id), "text": str(params.get("text") or "")}
         )
         return True
+
+    def get_file(self, bot_id: str, params: Mapping[str, Any]) -> Json:
+        file_id = str(required(params, "file_id", "Bad Request: invalid file_id"))
+        stored = self.files.get(file_id)
+        if stored is None:
+            raise BotApiError(400, "Bad Request: invalid file_id")
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"u{file_id}",
+            "file_size": len(stored[0]),
+            "file_path": f"photos/{file_id}.jpg",
+        }
+
+    async def file_download(self, request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        if not TOKEN.match(token):
+            return web.Response(status=404)
+        file_id = request.match_info["path"].rsplit("/", 1)[-1].removesuffix(".jpg")
+        stored = self.files.get(file_id)
+        if stored is None:
+            return web.Response(status=404)
+        return web.Response(body=stored[0], content_type=stored[1])
+
+    def _keep_file(self, data: bytes, content_type: str) -> str:
+        file_id = f"AgAC{next(self.file_ids):06d}"
+        self.files[file_id] = (data, content_type)
+        return file_id
+
+    async def channel_post(self, request: web.Request) -> web.Response:
+        """A person (not a bot) posts in a channel; its admin bots get `channel_post` updates."""
+        body = await request.json()
+        chat = self.resolve_chat(str(body["chat"]), for_sending=False)
+        admins = self.admins.setdefault(chat["id"], set())
+        admins.update(str(bot) for bot in body.get("admins", []))
+        photos = [base64.b64decode(photo) for photo in body.get("photos", [])]
+        text = str(body.get("text") or "")
+        group = str(next(self.media_groups)) if len(photos) > 1 else None
+        contents: list[Json] = [{"text": text}] if not photos else []
+        for index, data in enumerate(photos):
+            fields: Json = {"photo": photo_sizes(self._keep_file(data, "image/jpeg"))}
+            if index == 0 and text:
+                fields["caption"] = text
+            if group:
+                fields["media_group_id"] = group
+            contents.append(fields)
+        messages = []
+        for fields in contents:
+            message = self.commit("person", chat, fields, flood=False)
+            messages.append(message)
+            for admin in sorted(admins):
+                self.updates.push(admin, "channel_post", message)
+        self.record_group("person", str(body["chat"]), chat, messages, "channel")
+        return web.json_response({"ok": True, "message_ids": [m["message_id"] for m in messages]})
+
+    async def edit_channel_post(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        chat = self.resolve_chat(str(body["chat"]), for_sending=False)
+        message = self.messages.get(chat["id"], {}).get(int(body["message_id"]))
+        if message is None:
+            return web.json_response({"ok": False, "description": "no such message"}, status=404)
+        key = "caption" if "caption" in message or "photo" in message else "text"
+        message[key] = str(body["text"])
+        message["edit_date"] = int(time.time())
+        for admin in sorted(self.admins.get(chat["id"], set())):
+            self.updates.push(admin, "edited_channel_post", message)
+        return web.json_response({"ok": True})
 
     async def press_button(self, request: web.Request) -> web.Response:
         """A person presses an inline button under a message a bot sent them."""
@@ -404,8 +485,9 @@ class TelegramFake(Fake):
             100 + zlib.crc32(f"{chat['id']}/{message['message_id']}".encode()) % 40_000
         )
         admins = self.admins.setdefault(chat["id"], set())
-        if self.channel_posts_in_updates:
-            for admin in sorted(admins - {bot_id}):
+        if self.channel_posts_in_updates and chat["type"] == "channel":
+            readers = admins | {bot_id} if self.echo_own_posts else admins - {bot_id}
+            for admin in sorted(readers):
                 self.updates.push(admin, "channel_post", message)
         admins.add(bot_id)
         return message

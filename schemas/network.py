@@ -79,6 +79,10 @@ class IngestConfig(BaseModel):
     )
     webhooks: WebhookSecrets = Field(default_factory=WebhookSecrets)
     feed: FeedSettings | None = None
+    channels: list[Slug] = Field(
+        default_factory=list,
+        description="Platforms whose own channel posts of this agency are published everywhere else.",
+    )
 
 
 class AgencyConfig(BaseModel):

@@ -292,7 +292,11 @@ def build_workers(
         )
         background.append(desk)  # expiry, unsent requests, what an approval still holds
     if "watch" in chosen:
-        background.append(UpdateReader(runtime, [desk.on_update]))
+        from services.ingress.channels import ChannelWatcher
+
+        channels = ChannelWatcher(runtime, ledger, media)
+        background.append(channels)  # posts of watched channels, settled into items
+        background.append(UpdateReader(runtime, [desk.on_update, channels.on_update]))
     if "reach" in chosen:
         from services.reach import collect as reach
 

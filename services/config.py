@@ -118,6 +118,7 @@ def parse_network(
     problems.extend(_platform_problems(parsed, adapters))
     accounts, secrets = _accounts(parsed, adapters, problems)
     problems.extend(_amplify_problems(parsed, adapters))
+    problems.extend(_channel_problems(parsed, accounts, adapters))
     for network_name, network in parsed.networks.items():
         problems.extend(_policy_problems(network_name, network, accounts, adapters))
     if problems:
@@ -184,6 +185,27 @@ def _amplify_problems(parsed: NetworkFile, adapters: Mapping[str, type[Adapter[A
                 )
                 problems.append(
                     f"{path}: {action!r} is not an amplification {platform} supports ({supported})"
+                )
+    return problems
+
+
+def _channel_problems(
+    parsed: NetworkFile,
+    accounts: Mapping[tuple[str, str], Account],
+    adapters: Mapping[str, type[Adapter[Any]]],
+) -> list[str]:
+    """`ingest.channels` may name only platforms where the agency has an account whose posts Hamafza reads."""
+    problems: list[str] = []
+    for agency_name, agency in parsed.agencies.items():
+        for index, platform in enumerate(agency.ingest.channels if agency.ingest else []):
+            path = f"agencies.{agency_name}.ingest.channels.{index}"
+            adapter_class = adapters.get(platform)
+            if (agency_name, platform) not in accounts:
+                problems.append(f"{path}: {agency_name} has no {platform} account whose channel to watch")
+            elif adapter_class is None or not adapter_class.reads_channel_posts:
+                readers = sorted(name for name, cls in adapters.items() if cls.reads_channel_posts)
+                problems.append(
+                    f"{path}: Hamafza cannot read {platform} channel posts (it can: {', '.join(readers)})"
                 )
     return problems
 

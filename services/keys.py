@@ -161,6 +161,31 @@ class Keys:
         """Held while one process sends an approval's request, so it is sent once."""
         return f"{self.prefix}:approval:{approval_id}:asking"
 
+    # --- channel watchers (services/ingress/channels.py) -------------------------------------------
+
+    def own_post(self, platform: str, agency: str, post_id: str) -> str:
+        """The delivery id of a post Hamafza made in an agency's channel (or the agency's own post it
+        took from there): what a channel watcher must never take as a new post."""
+        return f"{self.prefix}:own-post:{platform}:{agency}:{post_id}"
+
+    def sending(self, platform: str, agency: str) -> str:
+        """Sorted set of an account's deliveries whose platform call is under way, scored by lease end."""
+        return f"{self.prefix}:sending:{platform}:{agency}"
+
+    @property
+    def channel_posts(self) -> str:
+        """Sorted set of channel posts (their group key) waiting out the settle window, by due epoch ms."""
+        return f"{self.prefix}:channel-posts"
+
+    def channel_group(self, group: str) -> str:
+        """Hash message id → ChannelPost json: the messages of one post (an album) being collected."""
+        return f"{self.prefix}:channel-posts:{group}"
+
+    def channel_item(self, item_id: str) -> str:
+        """Hash, written once a channel post became its item (a second watcher, or a restart, then does
+        nothing): when, and the source post's later edits or deletion, for the item's status."""
+        return f"{self.prefix}:channel-item:{item_id}"
+
 
 @dataclass(frozen=True)
 class ReachKeys:

@@ -103,11 +103,16 @@ class UpdateReader:
     async def stop(self) -> None:
         self._stopping.set()
         for task in self._tasks:
-            task.cancel()
+            task.cancel()  # a long poll in progress ends now, not at its timeout
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
+        # Hand the bots over at once: a restarted or other process reads on without waiting out the lease.
+        for stream in bot_streams(self.runtime):
+            with contextlib.suppress(Exception):
+                lease = self.runtime.keys.updates_lease(stream.platform, stream.source)
+                await self._release(keys=[lease], args=[self.owner])
 
     async def read_once(self, stream: BotStream) -> int:
         """One read of one bot's stream if this process holds it; the number of events handled."""
@@ -152,6 +157,3 @@ class UpdateReader:
             if handled == 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=self.idle_seconds)
-        with contextlib.suppress(Exception):
-            lease = self.runtime.keys.updates_lease(stream.platform, stream.source)
-            await self._release(keys=[lease], args=[self.owner])

@@ -34,7 +34,7 @@ from services.pipeline.fanout import describe_validation
 from services.pipeline.ledger import Ledger, Verdict, backoff_seconds
 from services.pipeline.media import MediaStep
 from services.pipeline.outcomes import Decision, Outcome, decide
-from services.runtime import BadEntry, Runtime, decode_entry, now, preview
+from services.runtime import BadEntry, Runtime, decode_entry, epoch_ms, now, preview
 
 GROUP = "deliver"
 STAGE = "deliver"
@@ -213,11 +213,21 @@ class Deliver:
     async def _call(
         self, delivery: Delivery, account: Account, adapter: Adapter[Any], media: Sequence[MediaFile]
     ) -> Posted:
-        if delivery.action is Action.PUBLISH:
-            return await adapter.publish(account.credentials, delivery, media)
-        if delivery.source is None:
-            raise PermanentError("an amplification without the post it amplifies")
-        return await adapter.amplify(account.credentials, delivery, delivery.source, media)
+        # Channel watchers wait while an account has a call under way: the post it makes must be
+        # recorded as Hamafza's own before a watcher could take it for an agency's new post.
+        sending = self.runtime.keys.sending(delivery.platform, delivery.agency)
+        await self.runtime.redis.zadd(sending, {delivery.id: epoch_ms(now()) + self.lease_ms(adapter)})
+        try:
+            if delivery.action is Action.PUBLISH:
+                return await adapter.publish(account.credentials, delivery, media)
+            if delivery.source is None:
+                raise PermanentError("an amplification without the post it amplifies")
+            return await adapter.amplify(account.credentials, delivery, delivery.source, media)
+        except AmbiguousError:
+            raise  # it may be out: the mark stays until reconciled or its lease ends
+        except Exception:
+            await self.runtime.redis.zrem(sending, delivery.id)  # nothing was posted
+            raise
 
     async def _posted(self, delivery: Delivery, entry: Entry, posted: Posted) -> None:
         post = PostRef(

@@ -14,6 +14,7 @@ Hamafza, and every delivery ends `posted` or `dead` (with a reason) in the ledge
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -124,6 +125,15 @@ class Ledger:
     async def record_posted(
         self, delivery: Delivery, post: PostRef, ack: tuple[str, str, str] | None
     ) -> Result:
+        result, fill = self.posted_commands(delivery, post, ack)
+        await self.transaction.run(fill)
+        return result
+
+    def posted_commands(
+        self, delivery: Delivery, post: PostRef, ack: tuple[str, str, str] | None = None
+    ) -> tuple[Result, Callable[[Pipeline], None]]:
+        """What recording a post writes, for the caller's own transaction (channel watchers record an
+        agency's own channel post this way, with the item it becomes)."""
         result = Result(delivery=delivery, state=DeliveryState.POSTED, post=post, at=now())
         ledger_key = self.keys.ledger(delivery.id)
         fields: dict[FieldT, EncodableT] = {
@@ -135,14 +145,23 @@ class Ledger:
         }
         entry = encode(result)
 
+        own_posts = [
+            self.keys.own_post(delivery.platform, delivery.agency, post_id)
+            for post_id in {post.post_id, *post.post_ids}
+        ]
+
         def fill(pipe: Pipeline) -> None:
             # The lease stays: `posted` is final, and claims look at the state first.
             pipe.hset(ledger_key, mapping=fields)
             pipe.xadd(self.keys.results, entry)
+            for key in own_posts:
+                # What channel watchers must never take as an agency's new post (a week is enough:
+                # a watcher sees a channel's posts within seconds).
+                pipe.set(key, delivery.id, ex=7 * 24 * 3600)
+            pipe.zrem(self.keys.sending(delivery.platform, delivery.agency), delivery.id)
             self._ack(pipe, ack)
 
-        await self.transaction.run(fill)
-        return result
+        return result, fill
 
     async def record_dead(
         self,

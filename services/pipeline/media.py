@@ -120,6 +120,23 @@ class MediaStep:
             return "the media expired from the in-flight store while being read; replay the delivery"
         return files
 
+    async def keep(self, item_id: str, url: str, content_type: str, data: bytes) -> None:
+        """Bytes Hamafza already holds (a channel post's pictures, downloaded with the account's own
+        credentials) stored as if fetched from `url`, so the platforms get them without any fetch."""
+        key = self._key(item_id, url)
+        fields: dict[FieldT, EncodableT] = {
+            "url": url,
+            "size": len(data),
+            "truncated": 0,
+            "content_type": content_type,
+            "data": data,
+        }
+        async with self.runtime.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.hset(key, mapping=fields)
+            pipe.expire(key, self.ttl_seconds)
+            await pipe.execute()
+
     # --- store -----------------------------------------------------------------------------------
 
     def _key(self, item_id: str, url: str) -> str:
