@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from adapters import (
     Adapter,
+    AmbiguousError,
     CannotReconcile,
     MediaFile,
     PermanentError,
