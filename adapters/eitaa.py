@@ -17,6 +17,7 @@ falling back on the HTTP status. No rate limit is documented either.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ from adapters.base import (
     AmbiguousError,
     AuthError,
     CannotReconcile,
+    ChannelPost,
     DeliveryError,
     Engagement,
     LazySession,
@@ -40,6 +42,7 @@ from adapters.base import (
     Posted,
     RateLimitedError,
     RetryableError,
+    Updates,
 )
 from adapters.eitaa_page import ChannelPage, parse_channel_page
 from schemas import Action, Delivery, Item, PostRef
@@ -147,6 +150,58 @@ class EitaaAdapter(Adapter[EitaaCredentials]):
     async def audience(self, credentials: EitaaCredentials) -> int | None:
         page = await self._page(credentials)
         return page.members if page is not None else None
+
+    # --- the channel watcher: new posts read off the public page ----------------------------------
+
+    reads_channel_posts: ClassVar[bool] = True
+    # The page is a public web page, not an API: read it this often at most.
+    page_interval_seconds: ClassVar[float] = 10.0
+
+    def update_source(self, credentials: EitaaCredentials) -> str | None:
+        chat = _channel(credentials)
+        return None if chat.lstrip("-").isdigit() or not self.web_base else f"page.{chat.lower()}"
+
+    def watches(self, credentials: EitaaCredentials, post: ChannelPost) -> bool:
+        return post.chat.lower() == _channel(credentials).lower()
+
+    async def updates(
+        self, credentials: EitaaCredentials, offset: str | None, timeout_seconds: float
+    ) -> Updates:
+        """Posts newer than `offset` (a message id) on the channel's page. The first read only notes
+        where the channel is: what was posted before Hamafza watched is not taken."""
+        page = await self._page(credentials)
+        chat = _channel(credentials)
+        messages = page.messages if page is not None else []
+        newest = max((int(m.message_id) for m in messages), default=None)
+        if offset is None or not offset.isdigit():
+            if page is None:
+                return Updates((), None)
+            return Updates((), str(newest) if newest is not None else "0")
+        fresh = sorted(
+            (m for m in messages if int(m.message_id) > int(offset)), key=lambda m: int(m.message_id)
+        )
+        if not fresh:
+            await asyncio.sleep(min(timeout_seconds, self.page_interval_seconds))
+            return Updates((), offset)
+        events = tuple(
+            ChannelPost(
+                chat=chat,
+                message_id=m.message_id,
+                text=m.text,
+                username=chat,
+                url=self._post_url(chat, m.message_id),
+            )
+            for m in fresh
+        )
+        return Updates(events, fresh[-1].message_id)
+
+    def source_post(self, credentials: EitaaCredentials, posts: Sequence[ChannelPost]) -> Posted:
+        chat = _channel(credentials)
+        return Posted(
+            post_id=posts[0].message_id,
+            url=self._post_url(chat, posts[0].message_id),
+            chat=credentials.chat_id,
+        )
 
     async def aclose(self) -> None:
         await self._http.close()

@@ -64,6 +64,7 @@ class EitaaFake(Fake):
     def routes(self) -> list[web.RouteDef]:
         return [
             web.route("*", "/api/{token}/{method}", self.dispatch),
+            web.post("/_channel_post", self.person_posts),
             web.get("/{channel}", self.channel_page),
         ]
 
@@ -140,7 +141,14 @@ class EitaaFake(Fake):
             raise EitaaError(403, "Forbidden: bot is not an admin of the channel")
         return chat
 
-    def _commit(self, token: str, chat: str, text: str, media: list[str]) -> Json:
+    async def person_posts(self, request: web.Request) -> web.Response:
+        """A person (not the bot) posts in a channel: it shows on the public page, as on eitaa.com."""
+        body = await request.json()
+        chat = str(body["chat"]).lstrip("@")
+        message = self._commit("person", chat, str(body.get("text") or ""), [], action="channel")
+        return web.json_response({"ok": True, "message_id": message["message_id"]})
+
+    def _commit(self, token: str, chat: str, text: str, media: list[str], action: str = "publish") -> Json:
         message_id = next(self.message_ids.setdefault(chat, count(1)))
         # A first count that differs by channel and message, as real counters do; tests may set it.
         views = 40 + zlib.crc32(f"{chat}/{message_id}".encode()) % 900
@@ -151,7 +159,7 @@ class EitaaFake(Fake):
         self.record(
             account=str(zlib.crc32(token.encode()) % 10_000_000),
             post_id=str(message_id),
-            action="publish",
+            action=action,
             text=text,
             url=f"https://eitaa.com/{chat}/{message_id}" if not chat.lstrip("-").isdigit() else None,
             chat=chat,

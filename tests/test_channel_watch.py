@@ -184,3 +184,86 @@ async def test_a_restart_and_a_second_watcher_publish_each_post_once(
         await wait_idle(workers)
     assert len(await redis.xrange(again.keys.items)) == 2
     assert bot_posts(sandbox, "bale").count(("2201", "publish")) == 2
+
+
+# --- Eitaa: the channel's public page is the source -----------------------------------------------
+
+
+def eitaa_document(sandbox: RunningSandbox) -> dict[str, Any]:
+    channels = {
+        "qom-governorate": "ostandari_qom_w",
+        "qom-municipality": "shahrdari_qom_w",
+        "qom-red-crescent": "helal_qom_w",
+    }
+    return {
+        "platforms": {
+            "eitaa": {"api_base": sandbox.api_base("eitaa"), "web_base": sandbox.api_base("eitaa")},
+            "bale": {"api_base": sandbox.api_base("bale")},
+        },
+        "agencies": {
+            name: {
+                "name": AGENCIES[name][0],
+                "accounts": {
+                    "eitaa": {"token": f"eitaa-token-{name}-secret", "chat_id": f"@{channel}"},
+                    "bale": {"bot_token": bot_token(AGENCIES, name), "chat_id": AGENCIES[name][2]},
+                },
+                **({"ingest": {"channels": ["eitaa"]}} if name == "qom-governorate" else {}),
+            }
+            for name, channel in channels.items()
+        },
+        "networks": {
+            "qom-pilgrims": {
+                "members": list(AGENCIES),
+                "amplify": {"eitaa": "copy", "bale": "forward"},
+                "delay_seconds": [0, 0.1],
+            }
+        },
+    }
+
+
+async def test_a_post_on_an_eitaa_channel_page_reaches_bale_and_is_copied_by_partners_on_eitaa(
+    sandbox: RunningSandbox, redis_url: str, prefix: str, redis: Redis
+) -> None:
+    network = parse_network(eitaa_document(sandbox), load_adapters())
+    settings = Settings(
+        prefix=prefix, claim_idle_ms=300, scheduler_interval_seconds=0.05, channel_settle_seconds=0.3
+    )
+    runtime = build_runtime(network, redis_url, settings)
+    runtime.adapters["eitaa"].page_interval_seconds = 0.2  # type: ignore[misc]
+
+    async def person_posts_on_eitaa(text: str) -> int:
+        async with httpx.AsyncClient() as http:
+            answer = await http.post(
+                f"{sandbox.api_base('eitaa')}/_channel_post", json={"chat": "ostandari_qom_w", "text": text}
+            )
+        return int(answer.json()["message_id"])
+
+    # The channel has history before Hamafza watches it: that is not taken.
+    await person_posts_on_eitaa("پیام پیشین کانال")
+    async with running(runtime, SERVICES) as workers:
+
+        async def watching() -> bool:
+            stream = f"{prefix}:updates:eitaa:page.ostandari_qom_w:offset"
+            return bool(await redis.exists(stream))
+
+        await wait_for(watching, what="the watcher's first look at the page")
+        message_id = await person_posts_on_eitaa("ویژه‌برنامه‌های نیمه شعبان در قم")
+        item_id = f"ch.eitaa.ostandari_qom_w.{message_id}"
+
+        async def amplified() -> bool:
+            statuses = await item_deliveries(redis, runtime.keys, item_id)
+            return len(statuses) == 6 and all(s.state == "posted" for s in statuses)
+
+        await wait_for(amplified, timeout=40, what="the Eitaa post published and amplified")
+        await wait_idle(workers)
+    eitaa = [p for p in sandbox.sandbox.posts_on("eitaa") if p.action != "channel"]
+    copies = [p.text for p in eitaa]
+    # Partners copied it with their own attributed wording, each different; nothing posted twice.
+    assert len(copies) == 2 and len(set(copies)) == 2
+    assert all("ویژه‌برنامه‌های نیمه شعبان در قم" in text and "استانداری قم" in text for text in copies)
+    assert sorted((p.account, p.action) for p in sandbox.sandbox.posts_on("bale")) == [
+        ("2201", "publish"),
+        ("2202", "forward"),
+        ("2203", "forward"),
+    ]
+    assert len(await redis.xrange(runtime.keys.items)) == 1
