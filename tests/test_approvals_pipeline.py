@@ -299,3 +299,38 @@ async def test_over_http_only_the_partner_sees_and_decides_its_approvals(
         await wait_for(lambda: _posted(runtime, "khz-ports"), what="the approved forward")
         await wait_idle(workers)
     assert posts(runtime).count(("khz-ports", "forward")) == 1
+
+
+async def test_a_daily_cap_holds_across_two_worker_processes_and_the_rest_waits_for_the_next_tehran_day(
+    redis_url: str, prefix: str, redis: Redis
+) -> None:
+    from services.governance.policy import next_tehran_day
+
+    policy = {"daily_cap": 1}
+    first, second = make_runtime(redis_url, prefix, policy), make_runtime(redis_url, prefix, policy)
+    async with running(first), running(second):
+        for n in range(3):
+            await publish(first, redis, f"cap-{n}")
+        await wait_for(lambda: _all_own_posted(first, 3), what="the three own posts")
+
+        async def capped() -> bool:
+            forwards = [p for rt in (first, second) for p in posts(rt) if p[1] == "forward"]
+            deferred = int(await redis.zcard(first.keys.schedule))
+            return len(forwards) == 2 and deferred == 4
+
+        await wait_for(capped, what="one forward per partner today, the rest deferred")
+    forwards = [p for rt in (first, second) for p in posts(rt) if p[1] == "forward"]
+    assert sorted(forwards) == [("khz-ports", "forward"), ("khz-rail", "forward")]
+    tomorrow = next_tehran_day(datetime.now(UTC))
+    scheduled = await redis.zrange(first.keys.schedule, 0, -1, withscores=True)
+    assert all(abs(score / 1000 - tomorrow.timestamp()) < 1 for _, score in scheduled)
+
+
+async def _all_own_posted(runtime: Runtime, count: int) -> bool:
+    own = [
+        s
+        for n in range(count)
+        for s in await item_deliveries(runtime.redis, runtime.keys, f"cap-{n}")
+        if s.action == "publish"
+    ]
+    return len(own) == count and all(s.state == "posted" for s in own)

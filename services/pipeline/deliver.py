@@ -28,6 +28,8 @@ from adapters import (
 )
 from schemas import Action, DeadLetter, DeadReason, Delivery, PostRef
 from services.config import Account
+from services.governance.caps import DailyCaps, cap_for
+from services.governance.policy import after_quiet_hours, next_tehran_day
 from services.logs import get_logger
 from services.pipeline.budget import AccountBudget
 from services.pipeline.consumer import Entry, InFlight
@@ -54,6 +56,7 @@ class Deliver:
         self.ledger = ledger
         self.budget = budget
         self.media = media or MediaStep(runtime)
+        self.caps = DailyCaps(runtime.redis, runtime.keys)
         self.in_flight = InFlight(self.handle_entry, "deliver.failed", runtime.settings.max_in_flight)
         self.handle = self.in_flight.handle
 
@@ -108,8 +111,11 @@ class Deliver:
         if isinstance(media, str):
             await self._dead(delivery, entry, DeadReason.MEDIA_REJECTED, media)
             return
-        # The budget first, so that the claim is followed by nothing but the call: a worker killed
-        # between the two leaves a delivery that must be reconciled, though it was never sent.
+        # The partner's daily cap and the budget first, so that the claim is followed by nothing but
+        # the call: a worker killed between the two leaves a delivery that must be reconciled, though
+        # it was never sent.
+        if await self._over_daily_cap(delivery, entry):
+            return
         if await self._budget_spent(delivery, entry):
             return
         claim = await self.ledger.claim(delivery, self.lease_ms(adapter))
@@ -161,6 +167,21 @@ class Deliver:
             await self._failed(delivery, entry, account, adapter, attempts, error)
         else:
             await self._posted(delivery, entry, posted)
+
+    async def _over_daily_cap(self, delivery: Delivery, entry: Entry) -> bool:
+        """An amplification past its account's cap for this Tehran day waits for the next day."""
+        if delivery.action is Action.PUBLISH:
+            return False
+        cap = cap_for(self.runtime.network, delivery)
+        moment = now()
+        if cap is None or await self.caps.take(delivery, cap, moment):
+            return False
+        policy = self.runtime.network.file.networks[delivery.network or ""].policy
+        until = after_quiet_hours(next_tehran_day(moment), policy.quiet_hours)
+        await self.ledger.defer(delivery, until, entry.ack)
+        self._count(delivery, "daily_cap")
+        log.info("delivery.daily_cap", until=until.isoformat(), cap=cap)
+        return True
 
     async def _budget_spent(self, delivery: Delivery, entry: Entry) -> bool:
         """Our own budget, spent before the platform has to refuse: deferred, not an attempt at all."""
