@@ -25,6 +25,8 @@ licence. The API is four JSON calls; plain HTTP is shorter than adapting the SDK
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +41,7 @@ from adapters.base import (
     Adapter,
     AmbiguousError,
     AuthError,
+    ChannelPost,
     DeliveryError,
     LazySession,
     MediaFile,
@@ -47,6 +50,7 @@ from adapters.base import (
     Posted,
     RateLimitedError,
     RetryableError,
+    Updates,
 )
 from schemas import Action, Delivery, PostRef
 
@@ -156,6 +160,34 @@ class RubikaAdapter(Adapter[RubikaCredentials]):
         following = data.get("next_offset_id")
         return RubikaUpdates(updates, str(following) if following else offset_id)
 
+    # --- the channel watcher: new channel messages from getUpdates ---------------------------------
+
+    reads_channel_posts: ClassVar[bool] = True
+    # Rubika's getUpdates does not wait for news: poll about this often (clients poll every ~3 s).
+    poll_interval_seconds: ClassVar[float] = 3.0
+
+    def update_source(self, credentials: RubikaCredentials) -> str | None:
+        return "bot." + hashlib.sha256(credentials.bot_token.encode()).hexdigest()[:16]
+
+    def watches(self, credentials: RubikaCredentials, post: ChannelPost) -> bool:
+        return post.chat == credentials.chat_id
+
+    async def updates(
+        self, credentials: RubikaCredentials, offset: str | None, timeout_seconds: float
+    ) -> Updates:
+        """New, edited and removed channel messages after `offset`; the first read only notes where the
+        stream is, so what was posted before Hamafza watched is not taken."""
+        page = await self.get_updates(credentials, offset)
+        if offset is None:
+            return Updates((), page.next_offset_id or "0")
+        events = tuple(event for update in page.updates if (event := _channel_post(update)) is not None)
+        if not page.updates:
+            await asyncio.sleep(min(timeout_seconds, self.poll_interval_seconds))
+        return Updates(events, page.next_offset_id)
+
+    def source_post(self, credentials: RubikaCredentials, posts: Sequence[ChannelPost]) -> Posted:
+        return Posted(post_id=posts[0].message_id, url=None, chat=credentials.chat_id)
+
     async def aclose(self) -> None:
         await self._http.close()
 
@@ -243,3 +275,25 @@ def _retry_after(headers: Any) -> timedelta:
     if value is not None and re.fullmatch(r"\d+(\.\d+)?", str(value)):
         return timedelta(seconds=float(value))
     return FALLBACK_RETRY_AFTER
+
+
+def _channel_post(update: dict[str, Any]) -> ChannelPost | None:
+    """A `NewMessage` / `UpdatedMessage` / `RemovedMessage` update of a chat as a channel post."""
+    kind, chat = update.get("type"), update.get("chat_id")
+    if not isinstance(chat, str):
+        return None
+    if kind == "RemovedMessage":
+        removed = update.get("removed_message_id")
+        return ChannelPost(chat=chat, message_id=str(removed), deleted=True) if removed else None
+    message = update.get("new_message") if kind == "NewMessage" else update.get("updated_message")
+    if kind not in ("NewMessage", "UpdatedMessage") or not isinstance(message, dict):
+        return None
+    if not message.get("message_id"):
+        return None
+    return ChannelPost(
+        chat=chat,
+        message_id=str(message["message_id"]),
+        text=str(message.get("text") or ""),
+        edited=kind == "UpdatedMessage",
+        forwarded="forwarded_from" in message,
+    )

@@ -60,7 +60,14 @@ class RubikaFake(Fake):
         return [
             web.post("/v3/{token}/{method}", self.dispatch),
             web.post("/upload/{upload_id}", self.upload),
+            web.post("/_channel_post", self.person_posts),
         ]
+
+    async def person_posts(self, request: web.Request) -> web.Response:
+        """A person (not a bot) posts in a channel: its admin bots see it in `getUpdates`."""
+        body = await request.json()
+        message_id = self._commit("person", str(body["chat"]), str(body.get("text") or ""), [], "channel")
+        return web.json_response({"status": "OK", "data": {"message_id": message_id}})
 
     def error_response(self, status: int, message: str) -> web.Response:
         if status >= 500:
@@ -240,7 +247,7 @@ class RubikaFake(Fake):
                     "message_id": message_id,
                     "text": text,
                     "time": message["time"],
-                    "sender_type": "Bot",
+                    "sender_type": "User" if token == "person" else "Bot",
                     **(
                         {"forwarded_from": {"from_chat_id": source[0], "message_id": source[1]}}
                         if source

@@ -5,6 +5,7 @@ the fake echoes to every admin bot, the posting one included) never become items
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from typing import Any
@@ -267,3 +268,84 @@ async def test_a_post_on_an_eitaa_channel_page_reaches_bale_and_is_copied_by_par
         ("2203", "forward"),
     ]
     assert len(await redis.xrange(runtime.keys.items)) == 1
+
+
+# --- Rubika: channel messages from the bots' getUpdates (which also shows bots their own posts) ------
+
+RUBIKA_CHANNELS = {
+    "qom-governorate": "c0QomOstandariWatch01",
+    "qom-municipality": "c0QomShahrdariWatch02",
+    "qom-red-crescent": "c0QomHelalWatch03",
+}
+
+
+def rubika_document(sandbox: RunningSandbox) -> dict[str, Any]:
+    return {
+        "platforms": {
+            "rubika": {"api_base": sandbox.api_base("rubika")},
+            "bale": {"api_base": sandbox.api_base("bale")},
+        },
+        "agencies": {
+            name: {
+                "name": AGENCIES[name][0],
+                "accounts": {
+                    "rubika": {"bot_token": f"RUBIKAWATCH{index}TOKEN0000000000", "chat_id": channel},
+                    "bale": {"bot_token": bot_token(AGENCIES, name), "chat_id": AGENCIES[name][2]},
+                },
+                # Two agencies watch their Rubika channels and forward each other's posts.
+                **({"ingest": {"channels": ["rubika"]}} if name != "qom-red-crescent" else {}),
+            }
+            for index, (name, channel) in enumerate(RUBIKA_CHANNELS.items())
+        },
+        "networks": {
+            "qom-pilgrims": {
+                "members": list(AGENCIES),
+                "amplify": {"rubika": "forward", "bale": "forward"},
+                "delay_seconds": [0, 0.1],
+            }
+        },
+    }
+
+
+async def test_a_rubika_channel_post_is_published_and_forwarded_with_no_loop(
+    sandbox: RunningSandbox, redis_url: str, prefix: str, redis: Redis
+) -> None:
+    network = parse_network(rubika_document(sandbox), load_adapters())
+    settings = Settings(
+        prefix=prefix, claim_idle_ms=300, scheduler_interval_seconds=0.05, channel_settle_seconds=0.3
+    )
+    runtime = build_runtime(network, redis_url, settings)
+    runtime.adapters["rubika"].poll_interval_seconds = 0.2  # type: ignore[misc]
+
+    async def person_posts_on_rubika(text: str) -> str:
+        async with httpx.AsyncClient() as http:
+            answer = await http.post(
+                f"{sandbox.api_base('rubika')}/_channel_post",
+                json={"chat": RUBIKA_CHANNELS["qom-governorate"], "text": text},
+            )
+        return str(answer.json()["data"]["message_id"])
+
+    await person_posts_on_rubika("پیام پیشین")  # before Hamafza watches: not taken
+    async with running(runtime, SERVICES) as workers:
+
+        async def watching() -> bool:
+            keys = [k async for k in redis.scan_iter(match=f"{prefix}:updates:rubika:*:offset")]
+            return len(keys) >= 2
+
+        await wait_for(watching, what="the watchers' first look")
+        message_id = await person_posts_on_rubika("ساعات کار موکب‌ها در نیمه شعبان")
+        item_id = f"ch.rubika.{RUBIKA_CHANNELS['qom-governorate']}.{message_id}"
+
+        async def amplified() -> bool:
+            statuses = await item_deliveries(redis, runtime.keys, item_id)
+            return len(statuses) == 6 and all(s.state == "posted" for s in statuses)
+
+        await wait_for(amplified, timeout=40, what="the Rubika post published and forwarded")
+        await wait_idle(workers)
+        # The municipality's forward landed in its own watched channel, and Rubika shows bots their
+        # own posts: it must not have become an item.
+        await asyncio.sleep(1.0)
+        items = await redis.xrange(runtime.keys.items)
+    assert len(items) == 1
+    forwards = [p for p in sandbox.sandbox.posts_on("rubika") if p.action == "forward"]
+    assert len(forwards) == 2 and {p.source_post_id for p in forwards} == {message_id}
