@@ -14,4 +14,5 @@ from adapters.botfamily import BotApiAdapter
 class BaleAdapter(BotApiAdapter):
     platform = "bale"
     title = "بله"
+    name = "Bale"
     profile: ClassVar[BotApiProfile] = BALE

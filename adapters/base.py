@@ -211,6 +211,13 @@ class Adapter(ABC, Generic[CredentialsT]):
 
     platform: ClassVar[str]
     title: ClassVar[str]  # shown to people, in Persian
+    name: ClassVar[str]  # the platform's English name, for English reports and operators
+    # Whether the platform's limit is too short for a title, an excerpt, tags and a link (a CMS post
+    # then gets its title alone).
+    short_form: ClassVar[bool] = False
+    # Loggers of this adapter's libraries that print a line per request with full URLs (which may
+    # carry tokens); logging holds them at WARNING.
+    chatty_loggers: ClassVar[tuple[str, ...]] = ()
     credentials_model: ClassVar[type[BaseModel]]
     default_api_base: ClassVar[str]
     # Where the platform's public web pages live (public channel pages and previews), for adapters

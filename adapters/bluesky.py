@@ -88,6 +88,7 @@ def record_key(delivery_id: str) -> str:
 class BlueskyAdapter(Adapter[BlueskyCredentials]):
     platform: ClassVar[str] = "bluesky"
     title: ClassVar[str] = "بلواسکای"
+    name: ClassVar[str] = "Bluesky"
     credentials_model: ClassVar[type[BaseModel]] = BlueskyCredentials
     default_api_base: ClassVar[str] = "https://bsky.social"
     amplify_labels: ClassVar[Mapping[Action, str]] = {Action.REPOST: "repost"}

@@ -56,7 +56,7 @@ class BotCredentials(BaseModel):
 
 
 class BotApiAdapter(Adapter[BotCredentials]):
-    """A Bot-API provider; subclasses give `platform`, `title` and `profile`."""
+    """A Bot-API provider; subclasses give `platform`, `title`, `name` and `profile`."""
 
     profile: ClassVar[BotApiProfile]
     credentials_model = BotCredentials

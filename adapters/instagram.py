@@ -144,6 +144,7 @@ class _GraphError(Exception):
 class InstagramAdapter(Adapter[InstagramCredentials]):
     platform: ClassVar[str] = "instagram"
     title: ClassVar[str] = "اینستاگرام"
+    name: ClassVar[str] = "Instagram"
     credentials_model: ClassVar[type[BaseModel]] = InstagramCredentials
     default_api_base: ClassVar[str] = GRAPH_HOST
     amplify_labels: ClassVar[Mapping[Action, str]] = {}  # Instagram has no repost API

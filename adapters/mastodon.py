@@ -86,6 +86,7 @@ class MastodonCredentials(BaseModel):
 class MastodonAdapter(Adapter[MastodonCredentials]):
     platform: ClassVar[str] = "mastodon"
     title: ClassVar[str] = "ماستودون"
+    name: ClassVar[str] = "Mastodon"
     credentials_model: ClassVar[type[BaseModel]] = MastodonCredentials
     default_api_base: ClassVar[str] = "https://mastodon.social"
     amplify_labels: ClassVar[Mapping[Action, str]] = {Action.REPOST: "boost"}

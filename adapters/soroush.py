@@ -16,4 +16,5 @@ from adapters.botfamily import BotApiAdapter
 class SoroushAdapter(BotApiAdapter):
     platform = "soroush"
     title = "سروش‌پلاس"
+    name = "Soroush+"
     profile: ClassVar[BotApiProfile] = SOROUSH

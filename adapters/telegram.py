@@ -31,6 +31,7 @@ RECONCILE_WINDOW = timedelta(hours=6)
 class TelegramAdapter(BotApiAdapter):
     platform = "telegram"
     title = "تلگرام"
+    name = "Telegram"
     profile: ClassVar[BotApiProfile] = TELEGRAM
     default_web_base = "https://t.me"
     supports_metrics = True

@@ -84,6 +84,8 @@ class XAdapter(Adapter[XCredentials]):
 
     platform: ClassVar[str] = "x"
     title: ClassVar[str] = "ایکس (توییتر)"
+    name: ClassVar[str] = "X"
+    short_form: ClassVar[bool] = True
     credentials_model: ClassVar[type[BaseModel]] = XCredentials
     default_api_base: ClassVar[str] = X_HOST
     # `intent`: the partner's approver is sent X's web intent to repost by hand (likes are never

@@ -140,8 +140,11 @@ def configure(fmt: str | None = None, level: str | None = None, stream: TextIO |
     root.handlers[:] = [handler]
     root.setLevel(level_name)
     # Request-per-line loggers print full URLs, which carry bot tokens; their errors still surface
-    # through our own typed errors.
-    for noisy in ("httpx", "httpcore", "aiohttp.access", "telegram", "hpack"):
+    # through our own typed errors. Each adapter names its own libraries' loggers.
+    from adapters import load_adapters
+
+    platform_loggers = [name for adapter in load_adapters().values() for name in adapter.chatty_loggers]
+    for noisy in ("httpx", "httpcore", "aiohttp.access", "hpack", *platform_loggers):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

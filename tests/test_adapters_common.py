@@ -70,3 +70,12 @@ async def test_connection_refused_is_retryable_and_shows_no_secret(platform: str
     finally:
         await adapter.aclose()
     assert_no_secret(caught.value, *secrets_of(account))
+
+
+@pytest.mark.parametrize("platform", sorted(ADAPTERS))
+def test_every_adapter_declares_its_names_for_people(platform: str) -> None:
+    adapter = ADAPTERS[platform]
+    assert adapter.name.isascii() and adapter.name.strip(), "an English `name` for English reports"
+    assert adapter.title.strip() and not adapter.title.isascii(), "a Persian `title`"
+    assert isinstance(adapter.short_form, bool)
+    assert all(isinstance(name, str) and name for name in adapter.chatty_loggers)

@@ -27,11 +27,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from adapters import load_adapters
 from schemas import Item
 
 TOLERANCE_SECONDS = 300.0
-# Platforms whose limit is too short for title + excerpt + tags + link: they get the title alone.
-SHORT_PLATFORMS = ("x",)
 EXCERPT_LIMIT = 400
 MAX_TAGS = 10
 
@@ -171,6 +170,11 @@ def _id_part(value: Any) -> str:
     return text if re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", text) else short_digest(text)
 
 
+def short_form_platforms() -> tuple[str, ...]:
+    """Platforms whose limit is too short for title + excerpt + tags + link: they get the title alone."""
+    return tuple(name for name, adapter in load_adapters().items() if adapter.short_form)
+
+
 def strip_html(value: str) -> str:
     text = re.sub(r"<[^>]+>", " ", value)
     return re.sub(r"\s+", " ", html.unescape(text)).strip()
@@ -209,7 +213,7 @@ def post_item(
         "tags": list(dict.fromkeys(tag.strip() for tag in tags if tag and tag.strip()))[:MAX_TAGS],
     }
     if title and excerpt:
-        document["overrides"] = {platform: {"text": title} for platform in SHORT_PLATFORMS}
+        document["overrides"] = {platform: {"text": title} for platform in short_form_platforms()}
     if link:
         document["link"] = link
     if image:

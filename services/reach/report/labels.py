@@ -24,7 +24,6 @@ JALALI_MONTHS = (
     "بهمن",
     "اسفند",
 )
-PLATFORM_TITLES_EN = {"x": "X", "telegram": "Telegram", "bale": "Bale"}
 
 LABELS: dict[str, dict[str, str]] = {
     "fa": {
@@ -69,13 +68,13 @@ LABELS: dict[str, dict[str, str]] = {
         "by": "از سوی",
         "chart_reach": "دسترسی بالقوه هر دستگاه: خودی و افزوده با بازنشر همکاران",
         "chart_amp": "بازنشر داده و گرفته",
-        "chart_impressions": "تعامل در ایکس (نمایش)",
+        "chart_impressions": "تعامل (نمایش، پسند، بازنشر)",
         "chart_platforms": "انتشار و بازنشر به تفکیک سکو",
         "measured": "پست‌های سنجیده",
         "unmeasured": "پست‌های هنوز سنجیده‌نشده",
         "note_reach": (
             "دسترسی بالقوه = جمع دنبال‌کنندگان یا اعضای حساب‌ها به ازای هر پست؛ "
-            "تعامل = آخرین سنجش هر پست (ربات‌ها بازدید تلگرام و بله را نمی‌بینند)."
+            "تعامل = آخرین سنجش هر پست، در سکوهایی که خواندن آن را ممکن می‌کنند."
         ),
         "none": "—",
     },
@@ -121,13 +120,13 @@ LABELS: dict[str, dict[str, str]] = {
         "by": "by",
         "chart_reach": "Potential reach per agency: own and added by partners' amplification",
         "chart_amp": "Amplifications given and received",
-        "chart_impressions": "X engagement (impressions)",
+        "chart_impressions": "Engagement (impressions, likes, reposts)",
         "chart_platforms": "Posts and amplifications per platform",
         "measured": "Posts measured",
         "unmeasured": "Posts not yet measured",
         "note_reach": (
             "Potential reach = followers or members of the posting account, summed per post; "
-            "engagement = each post's latest snapshot (bots cannot read Telegram or Bale views)."
+            "engagement = each post's latest snapshot, on the platforms that let it be read."
         ),
         "none": "—",
     },
@@ -178,6 +177,4 @@ def excerpt(text: str, limit: int = 60) -> str:
 def platform_titles(lang: str) -> dict[str, str]:
     from adapters import load_adapters
 
-    if lang == "en":
-        return {name: PLATFORM_TITLES_EN.get(name, name) for name in load_adapters()}
-    return {name: cls.title for name, cls in load_adapters().items()}
+    return {name: cls.name if lang == "en" else cls.title for name, cls in load_adapters().items()}
