@@ -5,14 +5,29 @@ and faults; `Sandbox` mounts every fake under `/<platform>/` on one aiohttp serv
 demo and the integration tests, through the real client libraries.
 """
 
-from sandbox.server import Fake, Fault, RunningSandbox, Sandbox, SandboxPost, load_fakes, register_fake, serve
+from sandbox.server import (
+    DemoAccounts,
+    Fake,
+    Fault,
+    ReachFigures,
+    RunningSandbox,
+    Sandbox,
+    SandboxPost,
+    delivery_records,
+    load_fakes,
+    register_fake,
+    serve,
+)
 
 __all__ = [
+    "DemoAccounts",
     "Fake",
     "Fault",
+    "ReachFigures",
     "RunningSandbox",
     "Sandbox",
     "SandboxPost",
+    "delivery_records",
     "load_fakes",
     "register_fake",
     "serve",

@@ -9,13 +9,26 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sandbox.server import register_fake
+from sandbox.server import DemoAccounts, register_fake
 from sandbox.telegram import TelegramFake
 
 
 @register_fake
 class BaleFake(TelegramFake):
     platform = "bale"
+    demo: ClassVar[DemoAccounts | None] = DemoAccounts(
+        accounts={
+            agency: {"bot_token": f"{bot_id}:BA{name}DemoToken".ljust(36, "X"), "chat_id": chat}
+            for agency, bot_id, name, chat in (
+                ("khz-roads", 2001, "roads", "@khz_roads"),
+                ("khz-ports", 2003, "ports", "@khz_ports"),
+                ("qom-governorate", 2101, "qomGov", "@qom_ostandari"),
+                ("qom-municipality", 2102, "qomCity", "@qom_city"),
+                ("qom-red-crescent", 2103, "qomRcs", "@qom_helal"),
+            )
+        },
+        amplify={"khz-transport-week": "forward", "qom-pilgrims": "forward"},
+    )
     post_url_base: ClassVar[str] = "https://ble.ir"
     chat_not_found: ClassVar[str] = "Bad Request: no such group or user"
     not_member: ClassVar[str] = "Forbidden: permission_denied"

@@ -24,7 +24,7 @@ import grapheme
 from aiohttp import web
 
 from sandbox.bluesky_blobs import BlobProblem, Blobs
-from sandbox.server import Fake, Sandbox, register_fake
+from sandbox.server import DemoAccounts, Fake, Sandbox, register_fake
 
 MAX_GRAPHEMES = 300
 MAX_BYTES = 3000
@@ -53,6 +53,13 @@ def jwt(did: str, scope: str, lifetime: int) -> str:
 @register_fake
 class BlueskyFake(Fake):
     platform: ClassVar[str] = "bluesky"
+    demo: ClassVar[DemoAccounts | None] = DemoAccounts(
+        accounts={
+            "khz-roads": {"handle": "khz-roads.bsky.social", "app_password": "demo-roads-app-password"},
+            "khz-rail": {"handle": "south-rail.bsky.social", "app_password": "demo-rail-app-password"},
+        },
+        amplify={"khz-transport-week": "repost"},
+    )
 
     def __init__(self, sandbox: Sandbox) -> None:
         super().__init__(sandbox)

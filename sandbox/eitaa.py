@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from sandbox.server import Fake, Sandbox, register_fake
+from sandbox.server import MEASURED_ACTIONS, DemoAccounts, Fake, ReachFigures, Sandbox, register_fake
 
 TOKEN = re.compile(r"^[A-Za-z0-9_:.-]{10,}$")
 TEXT_LIMIT = 4096
@@ -54,6 +54,15 @@ class EitaaError(Exception):
 @register_fake
 class EitaaFake(Fake):
     platform: ClassVar[str] = "eitaa"
+    demo: ClassVar[DemoAccounts | None] = DemoAccounts(
+        accounts={
+            "qom-governorate": {"token": "demo-qom-gov-eitaa-token", "chat_id": "@ostandari_qom"},
+            "qom-municipality": {"token": "demo-qom-city-eitaa-token", "chat_id": "@qom_city"},
+            "qom-red-crescent": {"token": "demo-qom-rcs-eitaa-token", "chat_id": "@qom_helal"},
+        },
+        amplify={"qom-pilgrims": "copy"},
+        serves_web_pages=True,  # public pages: {web_base}/<channel>
+    )
 
     def __init__(self, sandbox: Sandbox) -> None:
         super().__init__(sandbox)
@@ -172,6 +181,18 @@ class EitaaFake(Fake):
             "text": text,
         }
 
+    def reach_figures(self) -> ReachFigures:
+        """What the public pages show, as shown (rounded): the views of every own post, and the
+        channel's members behind every post."""
+        views = members = 0
+        for post in self.sandbox.posts_on(self.platform):
+            chat = str(post.chat)
+            members += shown_value(self.members.get(chat, 0))
+            if post.action in MEASURED_ACTIONS:
+                message = next(m for m in self.channels[chat] if str(m.message_id) == post.post_id)
+                views += shown_value(message.views)
+        return ReachFigures(impressions=views, potential_reach=members)
+
     # --- the public channel page (eitaa.com/<channel>) ------------------------------------------
 
     async def channel_page(self, request: web.Request) -> web.Response:
@@ -229,6 +250,11 @@ class EitaaFake(Fake):
     </div>
   </div>
 </div>"""
+
+
+def shown_value(number: int) -> int:
+    """The number a reader of the page gets back from `_shown` ("۱٫۲ هزار" → 1200)."""
+    return number if number < 1000 else round(float(f"{number / 1000:.1f}") * 1000)
 
 
 def _shown(number: int) -> str:

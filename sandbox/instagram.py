@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from sandbox.server import Fake, Sandbox, register_fake
+from sandbox.server import DemoAccounts, Fake, Sandbox, register_fake
 
 POST_QUERY_DOC_ID = "27128499623469141"
 SHORTCODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -81,6 +81,15 @@ def shortcode_of(media_id: str) -> str:
 @register_fake
 class InstagramFake(Fake):
     platform: ClassVar[str] = "instagram"
+    demo: ClassVar[DemoAccounts | None] = DemoAccounts(
+        accounts={
+            "qom-governorate": {
+                "ig_user_id": "17841400000001101",
+                "access_token": "demo-qom-gov-instagram-token",
+                "username": "qom_ostandari",
+            },
+        },
+    )
 
     def __init__(self, sandbox: Sandbox, quota_total: int = 50, video_polls: int = 2) -> None:
         super().__init__(sandbox)

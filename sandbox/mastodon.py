@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from aiohttp import web
 
 from sandbox.mastodon_media import MastodonMedia, MediaProblem
-from sandbox.server import Fake, Sandbox, SandboxPost, register_fake
+from sandbox.server import DemoAccounts, Fake, Sandbox, SandboxPost, register_fake
 
 HOST = "sandbox.social"
 MAX_CHARACTERS = 500
@@ -45,6 +45,16 @@ class MastodonError(Exception):
 @register_fake
 class MastodonFake(Fake):
     platform: ClassVar[str] = "mastodon"
+    demo: ClassVar[DemoAccounts | None] = DemoAccounts(
+        accounts={
+            "khz-roads": {
+                "access_token": "demo-roads-mastodon-token",
+                "account": "@khz_roads@sandbox.social",
+            },
+            "khz-rail": {"access_token": "demo-rail-mastodon-token", "account": "@south_rail@sandbox.social"},
+        },
+        amplify={"khz-transport-week": "boost"},
+    )
 
     def __init__(self, sandbox: Sandbox, max_characters: int = MAX_CHARACTERS) -> None:
         super().__init__(sandbox)

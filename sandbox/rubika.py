@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from sandbox.server import Fake, Sandbox, register_fake
+from sandbox.server import DemoAccounts, Fake, ReachFigures, Sandbox, delivery_records, register_fake
 
 TOKEN = re.compile(r"^[A-Za-z0-9_:.-]{10,}$")
 TEXT_LIMIT = 4096
@@ -47,6 +47,23 @@ class Upload:
 @register_fake
 class RubikaFake(Fake):
     platform: ClassVar[str] = "rubika"
+    demo: ClassVar[DemoAccounts | None] = DemoAccounts(
+        accounts={
+            "qom-governorate": {
+                "bot_token": "DEMOQOMGOVRUBIKATOKEN0000000000",
+                "chat_id": "c0QomOstandari0a1b2c3d4e5f6a7b8",
+            },
+            "qom-municipality": {
+                "bot_token": "DEMOQOMCITYRUBIKATOKEN000000000",
+                "chat_id": "c0QomShahrdari9f8e7d6c5b4a3928",
+            },
+            "qom-red-crescent": {
+                "bot_token": "DEMOQOMRCSRUBIKATOKEN0000000000",
+                "chat_id": "c0QomHelal00112233445566778899",
+            },
+        },
+        amplify={"qom-pilgrims": "forward"},
+    )
 
     def __init__(self, sandbox: Sandbox) -> None:
         super().__init__(sandbox)
@@ -186,9 +203,18 @@ class RubikaFake(Fake):
         )
         return {"new_message_id": new_id}
 
+    def reach_figures(self) -> ReachFigures:
+        """Bots read no views here: only the members of the channel behind every post."""
+        posts = delivery_records(self.sandbox.posts_on(self.platform))
+        return ReachFigures(potential_reach=sum(self.members_of(str(post.chat)) for post in posts))
+
+    @staticmethod
+    def members_of(chat: str) -> int:
+        return MEMBERS + zlib.crc32(chat.encode()) % 5_000
+
     def get_chat_member_count(self, token: str, params: Json, request: web.Request) -> Json:
         chat = self._chat(params, "chat_id")
-        return {"member_count": MEMBERS + zlib.crc32(chat.encode()) % 5_000}
+        return {"member_count": self.members_of(chat)}
 
     def get_updates(self, token: str, params: Json, request: web.Request) -> Json:
         start = int(params["offset_id"]) if str(params.get("offset_id") or "").isdigit() else 0

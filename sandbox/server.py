@@ -19,7 +19,7 @@ import pkgutil
 import time
 from abc import ABC, abstractmethod
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -63,10 +63,53 @@ class SandboxPost:
     at: float = field(default_factory=time.time)
 
 
+@dataclass(frozen=True)
+class DemoAccounts:
+    """What a fake lends `make demo`: accounts of some demo agencies on its platform (credentials in
+    the network file's shape, which this fake accepts) and, per demo network, the verb its members
+    amplify each other with here (the platform's label or a generic verb)."""
+
+    accounts: Mapping[str, Mapping[str, Any]]
+    amplify: Mapping[str, str] = field(default_factory=dict)
+    # Whether the fake also serves the platform's public pages (at its own mount point).
+    serves_web_pages: bool = False
+
+
+@dataclass(frozen=True)
+class ReachFigures:
+    """A platform's totals as its fake's own records give them, for checking the synergy report:
+    engagement of the posts the fake measures, and the audience behind every post."""
+
+    impressions: int = 0
+    likes: int = 0
+    reposts: int = 0
+    replies: int = 0
+    quotes: int = 0
+    potential_reach: int = 0
+
+
+def delivery_records(posts: Iterable[SandboxPost]) -> list[SandboxPost]:
+    """The fakes' records, one per delivery: an album is one record, and a platform without a
+    many-message forward forwards an album one picture at a time, in one delivery."""
+    posts = list(posts)
+    later_parts = {(p.platform, p.chat, part) for p in posts for part in p.post_ids[1:]}
+    return [
+        p
+        for p in posts
+        if not (p.action == "forward" and (p.platform, p.source_chat, p.source_post_id) in later_parts)
+    ]
+
+
+# Records whose counters the report measures (a repost or forward is measured as its source).
+MEASURED_ACTIONS = frozenset({"publish", "quote", "copy"})
+
+
 class Fake(ABC):
     """One platform's fake; mounted under `/<platform>/` by the sandbox."""
 
     platform: ClassVar[str]
+    # The fake's accounts in the demo network; None for a fake the demo leaves out.
+    demo: ClassVar[DemoAccounts | None] = None
 
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
@@ -82,6 +125,11 @@ class Fake(ABC):
     @abstractmethod
     def rate_limit_response(self, reset_seconds: float) -> web.Response:
         """The platform's 429, with its own reset signal (header or body)."""
+
+    def reach_figures(self) -> ReachFigures | None:
+        """The report's figures for this platform from the fake's own records; None where the fake
+        does not model reach (the demo then does not check it)."""
+        return None
 
     def record(self, **fields: Any) -> SandboxPost:
         post = SandboxPost(platform=self.platform, **fields)

@@ -9,13 +9,23 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sandbox.server import register_fake
+from sandbox.server import DemoAccounts, register_fake
 from sandbox.telegram import TelegramFake
 
 
 @register_fake
 class SoroushFake(TelegramFake):
     platform = "soroush"
+    demo: ClassVar[DemoAccounts | None] = DemoAccounts(
+        accounts={
+            "qom-governorate": {
+                "bot_token": "3101:SPqomGovDemoTokenXXXXXXXXXXXXXX",
+                "chat_id": "@qom_ostandari",
+            },
+            "qom-municipality": {"bot_token": "3102:SPqomCityDemoTokenXXXXXXXXXXXXX", "chat_id": "@qom_city"},
+        },
+        amplify={"qom-pilgrims": "forward"},
+    )
     post_url_base: ClassVar[str] = "https://splus.ir"
     has_copy: ClassVar[bool] = False
     has_forward_many: ClassVar[bool] = False

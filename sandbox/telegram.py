@@ -51,8 +51,16 @@ from sandbox.bot_params import (
     required,
 )
 from sandbox.bot_updates import BotUpdates, UpdateConflict
-from sandbox.server import Fake, Sandbox, register_fake
-from sandbox.telegram_page import PAGE_SIZE, channel_page
+from sandbox.server import (
+    MEASURED_ACTIONS,
+    DemoAccounts,
+    Fake,
+    ReachFigures,
+    Sandbox,
+    delivery_records,
+    register_fake,
+)
+from sandbox.telegram_page import PAGE_SIZE, channel_page, shown_value
 
 TOKEN = re.compile(r"^(\d+):[A-Za-z0-9_-]+$")
 FLOOD_WINDOW_SECONDS = 60.0
@@ -65,6 +73,21 @@ Method = Callable[[str, Mapping[str, Any]], Any]
 @register_fake
 class TelegramFake(Fake):
     platform = "telegram"
+    demo: ClassVar[DemoAccounts | None] = DemoAccounts(
+        accounts={
+            agency: {"bot_token": f"{bot_id}:AA{name}DemoToken".ljust(36, "X"), "chat_id": chat}
+            for agency, bot_id, name, chat in (
+                ("khz-roads", 1001, "roads", "@khz_roads"),
+                ("khz-rail", 1002, "rail", "@south_rail"),
+                ("khz-ports", 1003, "ports", "@khz_ports"),
+                ("qom-governorate", 1101, "qomGov", "@qom_ostandari"),
+                ("qom-municipality", 1102, "qomCity", "@qom_city"),
+                ("qom-red-crescent", 1103, "qomRcs", "@qom_helal"),
+            )
+        },
+        amplify={"khz-transport-week": "forward", "qom-pilgrims": "forward"},
+        serves_web_pages=True,
+    )
     post_url_base: ClassVar[str] = "https://t.me"
     chat_not_found: ClassVar[str] = "Bad Request: chat not found"
     not_member: ClassVar[str] = "Forbidden: bot is not a member of the channel chat"
@@ -377,6 +400,20 @@ class TelegramFake(Fake):
     def get_chat(self, bot_id: str, params: Mapping[str, Any]) -> Json:
         chat = self.resolve_chat(required(params, "chat_id", "chat_id is empty"), for_sending=False)
         return {**chat, "accent_color_id": chat["id"] % 7, "max_reaction_count": 11}
+
+    def reach_figures(self) -> ReachFigures:
+        """The members of the channel behind every post and, where the public preview shows them,
+        the views of every own post (a forward is measured as its source) as the preview states them."""
+        posts = delivery_records(self.sandbox.posts_on(self.platform))
+        shown_views = 0
+        if self.has_public_preview:
+            for post in (post for post in posts if post.action in MEASURED_ACTIONS):
+                chat = self.resolve_chat(str(post.chat), for_sending=False)
+                shown_views += shown_value(self.views.get((chat["id"], int(post.post_id)), 0))
+        return ReachFigures(
+            impressions=shown_views,
+            potential_reach=sum(self.get_chat_member_count("0", {"chat_id": post.chat}) for post in posts),
+        )
 
     def get_chat_member_count(self, bot_id: str, params: Mapping[str, Any]) -> int:
         chat = self.resolve_chat(required(params, "chat_id", "chat_id is empty"), for_sending=False)

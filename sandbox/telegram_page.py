@@ -20,6 +20,13 @@ def shown_count(views: int) -> str:
     return f"{views / 1_000_000:.1f}".rstrip("0").rstrip(".") + "M"
 
 
+def shown_value(views: int) -> int:
+    """The number a reader of the page gets back from `shown_count` ("1.2K" → 1200)."""
+    shown = shown_count(views)
+    scale = {"K": 1_000, "M": 1_000_000}.get(shown[-1], 1)
+    return round(float(shown.rstrip("KM")) * scale)
+
+
 def message_html(username: str, message: dict[str, Any], views: int) -> str:
     post = f"{username}/{message['message_id']}"
     text = str(message.get("text") or message.get("caption") or "")

@@ -22,7 +22,7 @@ from urllib.parse import unquote
 import twitter_text
 from aiohttp import web
 
-from sandbox.server import Fake, Sandbox, SandboxPost, register_fake
+from sandbox.server import DemoAccounts, Fake, ReachFigures, Sandbox, SandboxPost, register_fake
 from sandbox.x_media import XMedia
 from sandbox.x_problems import (
     INVALID_REQUEST,
@@ -61,6 +61,22 @@ class XFake(Fake):
     """Tweets, quotes, retweets, metrics and a user's timeline, with X's limits and refusals."""
 
     platform: ClassVar[str] = "x"
+    demo: ClassVar[DemoAccounts | None] = DemoAccounts(
+        accounts={
+            agency: {
+                "consumer_key": "demo-ck",
+                "consumer_secret": "demo-cs",
+                "access_token": f"{user_id}-{short}-demo-token",
+                "access_token_secret": "demo-ats",
+            }
+            for agency, user_id, short in (
+                ("khz-roads", 1001, "roads"),
+                ("khz-rail", 1002, "rail"),
+                ("khz-ports", 1003, "ports"),
+            )
+        },
+        amplify={"khz-transport-week": "retweet"},
+    )
 
     def __init__(self, sandbox: Sandbox, tweet_limit: int = 100, retweet_limit: int = 50) -> None:
         super().__init__(sandbox)
@@ -235,6 +251,20 @@ class XFake(Fake):
         if "public_metrics" in fields:
             data["public_metrics"] = self.user_metrics(user_id)
         return json_response(200, {"data": data}, self._read_headers())
+
+    def reach_figures(self) -> ReachFigures:
+        """Engagement of every own tweet (retweets have none of their own) and the followers behind
+        every post."""
+        posts = self.sandbox.posts_on(self.platform)
+        own = [self._metrics(post.post_id) for post in posts if post.action in {"publish", "quote"}]
+        return ReachFigures(
+            impressions=sum(metrics["impression_count"] for metrics in own),
+            likes=sum(metrics["like_count"] for metrics in own),
+            reposts=sum(metrics["retweet_count"] for metrics in own),
+            replies=sum(metrics["reply_count"] for metrics in own),
+            quotes=sum(metrics["quote_count"] for metrics in own),
+            potential_reach=sum(self.user_metrics(post.account)["followers_count"] for post in posts),
+        )
 
     def user_metrics(self, user_id: str) -> dict[str, int]:
         """Stable per user, so that reach figures computed from it are reproducible."""

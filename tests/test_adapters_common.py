@@ -1,28 +1,27 @@
 """What every registered adapter owes the services, whatever its platform: one table, all platforms.
 
-Credentials come from the demo's network file, which has an account on every platform.
+Credentials come from the demo's network, to which every fake lends accounts.
 """
 
 from __future__ import annotations
 
-import os
 import socket
-from importlib import resources
 from typing import Any
 
 import pytest
-import yaml
 
 from adapters import Adapter, RetryableError, load_adapters
+from sandbox import load_fakes
 from schemas import Action, Delivery, Media
 from services.config import Account, parse_network
+from services.demo.network import demo_document, neutral_document
 from tests.support.faults import assert_no_secret
 
 ADAPTERS = load_adapters()
 DEMO = parse_network(
-    yaml.safe_load(resources.files("services.demo").joinpath("network.yaml").read_text(encoding="utf-8")),
+    demo_document(neutral_document(), load_fakes(), ADAPTERS, "http://127.0.0.1:9"),
     ADAPTERS,
-    environ={**os.environ, "SANDBOX_URL": "http://127.0.0.1:9", "SANDBOX_HOST": "127.0.0.1:9"},
+    environ={"SANDBOX_HOST": "127.0.0.1:9"},
 )
 
 

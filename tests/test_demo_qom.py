@@ -23,7 +23,7 @@ async def test_the_qom_committee_reaches_eitaa_rubika_and_bale_with_photos(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # the demo writes its HTML report under the working directory
     output = io.StringIO()
-    code = await _run(redis_url, sandbox.url, sandbox.sandbox.posts, Console(file=output, width=220))
+    code = await _run(redis_url, sandbox, Console(file=output, width=220))
     shown = output.getvalue()
     assert code == 0, shown
 

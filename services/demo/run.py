@@ -16,15 +16,15 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from adapters import load_adapters
-from sandbox import serve
+from sandbox import RunningSandbox, delivery_records, serve
 from services.app import build_runtime, build_workers
 from services.config import parse_network
+from services.demo.network import demo_document, neutral_document
 from services.logs import configure
 from services.ops.embedded_redis import redis_url as find_redis
 from services.ops.status import DeliveryStatus, dead_letters, item_deliveries, outstanding_work
@@ -55,24 +55,26 @@ async def run_demo(preferred_redis: str | None, *, verbose: bool, console: Conso
         sandbox = await serve()
         console.print(f"[bold]Sandbox[/bold] {sandbox.url}  (posts: {sandbox.url}/_sandbox/posts)")
         try:
-            return await _run(url, sandbox.url, sandbox.sandbox.posts, console)
+            return await _run(url, sandbox, console)
         finally:
             await sandbox.stop()
 
 
-async def _run(url: str, sandbox_url: str, sandbox_posts: list[Any], console: Console) -> int:
-    document = yaml.safe_load(_sample("network.yaml"))
+async def _run(url: str, sandbox: RunningSandbox, console: Console) -> int:
+    adapters = load_adapters()
+    fakes = {name: type(fake) for name, fake in sandbox.sandbox.fakes.items()}
+    document = demo_document(neutral_document(), fakes, adapters, sandbox.url)
     # The sandbox also plays the agencies' CMS: media URLs point at it, and `media.allow_hosts` names
     # exactly its host:port (it is on 127.0.0.1, which Hamafza otherwise never fetches from).
-    sandbox_host = urlsplit(sandbox_url).netloc
-    environ = {**os.environ, "SANDBOX_URL": sandbox_url, "SANDBOX_HOST": sandbox_host}
-    network = parse_network(document, load_adapters(), environ=environ)
+    environ = {**os.environ, "SANDBOX_HOST": urlsplit(sandbox.url).netloc}
+    network = parse_network(document, adapters, environ=environ)
+    sandbox_posts = sandbox.sandbox.posts
     # A prefix of its own per run: demos (or a demo and a test) sharing one Redis never collide.
     prefix = f"{PREFIX}-{uuid.uuid4().hex[:8]}"
     settings = Settings(prefix=prefix, scheduler_interval_seconds=0.1, backoff_base_seconds=0.5)
     runtime = build_runtime(network, url, settings)
     console.print(f"[bold]Keys[/bold] {runtime.keys.everything}")
-    items: list[dict[str, Any]] = json.loads(_sample("items.json").replace("${SANDBOX_URL}", sandbox_url))
+    items: list[dict[str, Any]] = json.loads(_sample("items.json").replace("${SANDBOX_URL}", sandbox.url))
     workers = build_workers(runtime)
     await workers.start()
     started = time.monotonic()
@@ -104,7 +106,7 @@ async def _run(url: str, sandbox_url: str, sandbox_posts: list[Any], console: Co
         f"[bold]{len(posted) - own}[/bold] amplifications by partners, [bold]{len(letters)}[/bold] dead letter(s), "
         f"in {elapsed:.1f} s"
     )
-    from services.demo.report import delivery_records, reach_report
+    from services.demo.report import reach_report
 
     received = len(delivery_records(sandbox_posts))
     if received != len(posted):
@@ -114,7 +116,7 @@ async def _run(url: str, sandbox_url: str, sandbox_posts: list[Any], console: Co
     if not _copies_are_distinct(posted, sandbox_posts, console):
         return 1
     # The synergy report (reach polled now), with its totals checked against the fakes.
-    reported = await reach_report(network, url, settings, sandbox_url, sandbox_posts, console)
+    reported = await reach_report(network, url, settings, sandbox.sandbox, console)
     return 0 if settled and reported else 1
 
 
