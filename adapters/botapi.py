@@ -6,7 +6,7 @@ multipart when files are uploaded; answers `{"ok": true, "result": …}` or `{"o
 name, which methods exist, caption sizes, how a bad token or flood control is answered) the
 `BotApiProfile` says so; nothing outside this module asks which provider it is talking to.
 
-Errors become the typed errors of `adapters.base`. The token is part of every URL, so no error made
+Errors become the typed errors of `adapters.base` (`adapters.botapi_errors`). The token is part of every URL, so no error made
 here carries a URL, an aiohttp exception or anything chained to one: each is raised outside the
 `except` block that caught the transport error, with only the error's type name in its message.
 """
@@ -15,31 +15,28 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
 
 from adapters.base import (
     AmbiguousError,
-    AuthError,
     DeliveryError,
     LazySession,
     MediaFile,
     PermanentError,
-    RateLimitedError,
     RetryableError,
 )
+from adapters.botapi_errors import translate
 
 # aiohttp logs nothing about client requests at INFO, but its debug lines name request URLs: keep
 # them off whatever level the root logger is set to.
 logging.getLogger("aiohttp.client").setLevel(logging.WARNING)
 
 Json = dict[str, Any]
-ANY_TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]{20,}")
 # Photos Telegram shows inline; any other image is sent as a document, which keeps it whole.
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 ALBUM_SIZES = range(2, 11)
@@ -106,10 +103,6 @@ SOROUSH = BotApiProfile(
     has_forward_many=False,
     has_secret_token=False,
 )
-
-
-class UpdatesConflict(PermanentError):
-    """409: another reader polls this bot's updates (one `getUpdates` reader per token)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,52 +330,6 @@ class BotApiClient:
         raise translate(self.profile, status, envelope, token)
 
 
-def translate(profile: BotApiProfile, status: int, envelope: Mapping[str, Any], token: str) -> DeliveryError:
-    """The typed error for an error answer; `account_chat` problems are refined by the caller."""
-    code = envelope.get("error_code")
-    code = code if isinstance(code, int) else status
-    description = scrub(str(envelope.get("description") or f"HTTP {status}"), token)
-    raw_parameters = envelope.get("parameters")
-    parameters: Mapping[str, Any] = raw_parameters if isinstance(raw_parameters, dict) else {}
-    name = profile.name
-    if code == 429 or status == 429:
-        wait = retry_after(parameters, profile.fallback_retry_after)
-        return RateLimitedError(
-            f"{name} flood control: retry in {wait.total_seconds():g}s", reset_at=datetime.now(UTC) + wait
-        )
-    if parameters.get("migrate_to_chat_id") is not None:
-        return PermanentError(
-            f"{name} chat moved to {parameters['migrate_to_chat_id']}; set the account's chat_id to it"
-        )
-    if code == 409 or status == 409:
-        return UpdatesConflict(f"{name}: {description}; another process reads this bot's updates")
-    if code == 403 or status == 403:
-        renew = " or renew the bot token" if 403 in profile.bad_token_codes else ""
-        return AuthError(
-            f"{name} forbade the bot ({description}); make the bot an admin of the channel{renew}"
-        )
-    if code in profile.bad_token_codes or status in profile.bad_token_codes:
-        return AuthError(f"{name} refused the bot token ({code} {description}); renew it")
-    if code >= 500 or status >= 500:
-        return RetryableError(f"{name} failed: {code} {description}")
-    return PermanentError(f"{name} refused the message: {description}")
-
-
-def is_setup_problem(profile: BotApiProfile, error: DeliveryError) -> bool:
-    """A refusal that says the account's own chat is wrong (not found, bot not an admin)."""
-    said = str(error).lower()
-    return isinstance(error, PermanentError) and any(problem in said for problem in profile.setup_problems)
-
-
-def retry_after(parameters: Mapping[str, Any], fallback: timedelta) -> timedelta:
-    value = parameters.get("retry_after") if isinstance(parameters, Mapping) else None
-    if isinstance(value, int | float) and value >= 0:
-        return timedelta(seconds=max(1.0, float(value)))
-    if isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?", value):
-        return timedelta(seconds=max(1.0, float(value)))
-    return fallback
-
-
 def multipart(params: Json, uploads: Sequence[Upload]) -> aiohttp.FormData:
     """Form fields (objects as JSON, as the Bot API reads them) and the uploaded files."""
     form = aiohttp.FormData()
@@ -411,13 +358,3 @@ def message_ids_of(name: str, result: Any) -> list[int]:
         if ids and len(ids) == len(result) and all(isinstance(value, int) for value in ids):
             return [value for value in ids if isinstance(value, int)]
     raise AmbiguousError(f"{name} answered ok without message ids; the messages may have been sent")
-
-
-def scrub(text: str, token: str) -> str:
-    """`text` without the bot token (or anything shaped like one)."""
-    if token:
-        text = text.replace(token, "<bot-token>")
-        secret = token.partition(":")[2]
-        if secret:
-            text = text.replace(secret, "<bot-token>")
-    return ANY_TOKEN.sub("<bot-token>", text)

@@ -34,7 +34,8 @@ from adapters.base import (
     RemoteFile,
     Updates,
 )
-from adapters.botapi import BotApiClient, BotApiProfile, is_setup_problem
+from adapters.botapi import BotApiClient, BotApiProfile
+from adapters.botapi_errors import is_setup_problem
 from schemas import Action, Delivery, Item, PostRef
 
 BotToken = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d+:[A-Za-z0-9_-]+$")]

@@ -20,7 +20,7 @@ from adapters import (
     RateLimitedError,
 )
 from adapters.bale import BaleAdapter
-from adapters.botapi import UpdatesConflict
+from adapters.botapi_errors import UpdatesConflict
 from adapters.botfamily import BotApiAdapter, BotCredentials
 from adapters.soroush import SoroushAdapter
 from adapters.telegram import TelegramAdapter
