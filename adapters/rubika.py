@@ -41,7 +41,9 @@ from adapters.base import (
     Adapter,
     AmbiguousError,
     AuthError,
+    ButtonPress,
     ChannelPost,
+    Choice,
     DeliveryError,
     LazySession,
     MediaFile,
@@ -180,10 +182,30 @@ class RubikaAdapter(Adapter[RubikaCredentials]):
         page = await self.get_updates(credentials, offset)
         if offset is None:
             return Updates((), page.next_offset_id or "0")
-        events = tuple(event for update in page.updates if (event := _channel_post(update)) is not None)
+        events = tuple(event for update in page.updates if (event := _event(update)) is not None)
         if not page.updates:
             await asyncio.sleep(min(timeout_seconds, self.poll_interval_seconds))
         return Updates(events, page.next_offset_id)
+
+    # --- approval requests: a keypad under a message; a press is a message with its button id -----
+
+    can_ask: ClassVar[bool] = True
+
+    async def ask(
+        self, credentials: RubikaCredentials, chat_id: str, text: str, choices: Sequence[Choice]
+    ) -> str:
+        keypad = {
+            "rows": [{"buttons": [{"id": c.data, "type": "Simple", "button_text": c.label} for c in choices]}]
+        }
+        payload: dict[str, Any] = {"chat_id": chat_id, "text": text}
+        if choices:
+            payload["inline_keypad"] = keypad
+        data = await self._call(credentials, "sendMessage", payload)
+        return self._posted(data, "message_id", chat_id).post_id
+
+    async def answer(self, credentials: RubikaCredentials, press: ButtonPress, text: str) -> None:
+        # Rubika has no notice for a press: the answer is a message in the same chat.
+        await self._call(credentials, "sendMessage", {"chat_id": press.chat, "text": text})
 
     def source_post(self, credentials: RubikaCredentials, posts: Sequence[ChannelPost]) -> Posted:
         return Posted(post_id=posts[0].message_id, url=None, chat=credentials.chat_id)
@@ -275,6 +297,21 @@ def _retry_after(headers: Any) -> timedelta:
     if value is not None and re.fullmatch(r"\d+(\.\d+)?", str(value)):
         return timedelta(seconds=float(value))
     return FALLBACK_RETRY_AFTER
+
+
+def _event(update: dict[str, Any]) -> ChannelPost | ButtonPress | None:
+    """A keypad press (a new message carrying `aux_data.button_id`), else a channel post."""
+    message = update.get("new_message")
+    if update.get("type") == "NewMessage" and isinstance(message, dict):
+        aux = message.get("aux_data")
+        if isinstance(aux, dict) and aux.get("button_id"):
+            return ButtonPress(
+                id=str(message.get("message_id", "")),
+                chat=str(update.get("chat_id", "")),
+                data=str(aux["button_id"]),
+                user=str(message["sender_id"]) if message.get("sender_id") else None,
+            )
+    return _channel_post(update)
 
 
 def _channel_post(update: dict[str, Any]) -> ChannelPost | None:

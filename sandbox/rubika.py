@@ -70,6 +70,7 @@ class RubikaFake(Fake):
         self.uploads: dict[str, Upload] = {}
         self.files: dict[str, Upload] = {}
         self.messages: dict[tuple[str, str], Json] = {}  # (chat, message id) → message
+        self.senders: dict[tuple[str, str], str] = {}  # (chat, message id) → the bot token that sent it
         self.updates: list[Json] = []
         self.update_ids = itertools.count(1)
 
@@ -78,6 +79,7 @@ class RubikaFake(Fake):
             web.post("/v3/{token}/{method}", self.dispatch),
             web.post("/upload/{upload_id}", self.upload),
             web.post("/_channel_post", self.person_posts),
+            web.post("/_press", self.press_button),
         ]
 
     async def person_posts(self, request: web.Request) -> web.Response:
@@ -149,7 +151,43 @@ class RubikaFake(Fake):
         text = self._text(params)
         if not text.strip():
             raise RubikaError("INVALID_INPUT", "text is empty")
-        return {"message_id": self._commit(token, chat, text, [], "publish")}
+        keypad = params.get("inline_keypad")
+        if keypad is not None and not (isinstance(keypad, dict) and isinstance(keypad.get("rows"), list)):
+            raise RubikaError("INVALID_INPUT", "inline_keypad must have rows")
+        # A person's chat with the bot (`u0…`, `b0…`): a message, not a channel post.
+        action = "message" if chat.startswith(("u0", "b0")) else "publish"
+        message_id = self._commit(token, chat, text, [], action)
+        if keypad is not None:
+            self.messages[(chat, message_id)]["inline_keypad"] = keypad
+            self.senders[(chat, message_id)] = token
+        return {"message_id": message_id}
+
+    async def press_button(self, request: web.Request) -> web.Response:
+        """A person presses a keypad button under a bot's message: that bot's next updates show it."""
+        body = await request.json()
+        chat, message_id = str(body["chat_id"]), str(body["message_id"])
+        token = self.senders.get((chat, message_id))
+        if token is None:
+            return web.json_response(
+                {"status": "INVALID_INPUT", "dev_message": "no such message"}, status=404
+            )
+        self.updates.append(
+            {
+                "_id": next(self.update_ids),
+                "_for": token,
+                "type": "NewMessage",
+                "chat_id": str(body.get("as_chat_id", chat)),
+                "new_message": {
+                    "message_id": str(self.next_id()),
+                    "text": str(body.get("text") or ""),
+                    "time": str(int(time.time())),
+                    "sender_type": "User",
+                    "sender_id": str(body.get("sender_id") or "u0Approver"),
+                    "aux_data": {"button_id": str(body["button_id"])},
+                },
+            }
+        )
+        return web.json_response({"status": "OK"})
 
     def request_send_file(self, token: str, params: Json, request: web.Request) -> Json:
         kind = str(params.get("type") or "")
@@ -219,9 +257,13 @@ class RubikaFake(Fake):
     def get_updates(self, token: str, params: Json, request: web.Request) -> Json:
         start = int(params["offset_id"]) if str(params.get("offset_id") or "").isdigit() else 0
         limit = min(max(int(params.get("limit") or 100), 1), 100)
-        page = [update for update in self.updates if int(update["_id"]) >= start][:limit]
+        page = [
+            update
+            for update in self.updates
+            if int(update["_id"]) >= start and update.get("_for", token) == token  # presses: their bot only
+        ][:limit]
         following = str(int(page[-1]["_id"]) + 1) if page else (str(start) if start else None)
-        shown = [{key: value for key, value in update.items() if key != "_id"} for update in page]
+        shown = [{key: value for key, value in update.items() if not key.startswith("_")} for update in page]
         return {"updates": shown, "next_offset_id": following}
 
     # --- state -----------------------------------------------------------------------------------

@@ -170,3 +170,101 @@ async def test_a_decline_in_the_messenger_posts_nothing_for_that_partner(
         ports = next(s for s in await item_deliveries(redis, runtime.keys, "ap-2") if s.agency == "khz-ports")
         assert ports.decided_by == "telegram:42" and ports.decided_at
     assert ("1103", "forward") not in published(sandbox)
+
+
+# --- Rubika: a keypad under the request; the press comes back as a message with its button id ----
+
+RUBIKA = {
+    "khz-roads": "c0RoadsApprovals01",
+    "khz-rail": "c0RailApprovals02",
+    "khz-ports": "c0PortsApprovals03",
+}
+RUBIKA_APPROVER = "u0PortsApprover0001"
+
+
+async def test_on_rubika_the_partner_is_held_until_its_approver_presses_the_keypad(
+    sandbox: RunningSandbox, redis_url: str, prefix: str, redis: Redis
+) -> None:
+    from sandbox.rubika import RubikaFake
+
+    doc: dict[str, Any] = {
+        "platforms": {"rubika": {"api_base": sandbox.api_base("rubika")}},
+        "agencies": {
+            name: {
+                "name": AGENCIES[name][0],
+                "accounts": {"rubika": {"bot_token": f"RUBIKAAPPROVE{i}TOKEN00000000", "chat_id": chat}},
+            }
+            for i, (name, chat) in enumerate(RUBIKA.items())
+        },
+        "networks": {
+            "khz-transport": {
+                "members": list(RUBIKA),
+                "amplify": {"rubika": "forward"},
+                "delay_seconds": [0, 0.1],
+                "policy": {
+                    "partners": {
+                        "khz-ports": {
+                            "mode": "approve",
+                            "approver": {"platform": "rubika", "chat_id": RUBIKA_APPROVER},
+                        }
+                    }
+                },
+            }
+        },
+    }
+    network = parse_network(doc, load_adapters())
+    runtime = build_runtime(
+        network, redis_url, Settings(prefix=prefix, claim_idle_ms=300, scheduler_interval_seconds=0.05)
+    )
+    runtime.adapters["rubika"].poll_interval_seconds = 0.2  # type: ignore[misc]
+    fake = sandbox.sandbox.fakes["rubika"]
+    assert isinstance(fake, RubikaFake)
+
+    def forwards() -> list[str]:
+        return [p.chat or "" for p in sandbox.sandbox.posts_on("rubika") if p.action == "forward"]
+
+    async with running(runtime, ["fanout", "deliver", "amplify", "scheduler", "watch"]):
+
+        async def watching() -> bool:
+            return len([k async for k in redis.scan_iter(match=f"{prefix}:updates:rubika:*:offset")]) == 3
+
+        await wait_for(watching, what="the bots' first look at their updates")
+        await redis.xadd(
+            runtime.keys.items, xadd_fields({"id": "rb-1", "agency": "khz-roads", "text": "خبر روبیکا"})
+        )
+
+        async def asked() -> bool:
+            return any(chat == RUBIKA_APPROVER for chat, _ in fake.senders)
+
+        await wait_for(asked, what="the keypad request to the approver")
+        [(chat, message_id)] = [key for key in fake.senders if key[0] == RUBIKA_APPROVER]
+        keypad = fake.messages[(chat, message_id)]["inline_keypad"]
+        approve = keypad["rows"][0]["buttons"][0]["id"]
+        assert approve.startswith("hz:ok:")
+
+        async def rail_forwarded() -> bool:
+            return RUBIKA["khz-rail"] in forwards()
+
+        await wait_for(rail_forwarded, what="the auto partner's forward")
+        assert RUBIKA["khz-ports"] not in forwards()
+        async with httpx.AsyncClient() as http:
+            # From another chat: nothing; then from the approver's chat: the forward, once.
+            for extra in ({"as_chat_id": "u0Stranger000001"}, {}, {}):
+                await http.post(
+                    f"{sandbox.api_base('rubika')}/_press",
+                    json={"chat_id": chat, "message_id": message_id, "button_id": approve, **extra},
+                )
+
+        async def ports_forwarded() -> bool:
+            return RUBIKA["khz-ports"] in forwards()
+
+        await wait_for(ports_forwarded, what="the approved forward")
+        ports = next(s for s in await item_deliveries(redis, runtime.keys, "rb-1") if s.agency == "khz-ports")
+        assert ports.state == "posted"
+    assert forwards().count(RUBIKA["khz-ports"]) == 1
+    answers = [
+        p.text
+        for p in sandbox.sandbox.posts_on("rubika")
+        if p.action == "message" and p.chat != RUBIKA_APPROVER
+    ]
+    assert any("اجازه" in text for text in answers)  # the stranger was told it may not decide
