@@ -62,6 +62,7 @@ class EitaaFake(Fake):
         },
         amplify={"qom-pilgrims": "copy"},
         serves_web_pages=True,  # public pages: {web_base}/<channel>
+        channels={"qom-governorate": "ostandari_qom"},  # the governorate publishes from its channel
     )
 
     def __init__(self, sandbox: Sandbox) -> None:
@@ -73,7 +74,7 @@ class EitaaFake(Fake):
     def routes(self) -> list[web.RouteDef]:
         return [
             web.route("*", "/api/{token}/{method}", self.dispatch),
-            web.post("/_channel_post", self.person_posts),
+            web.post("/_channel_post", self.person_posts_route),
             web.get("/{channel}", self.channel_page),
         ]
 
@@ -150,12 +151,15 @@ class EitaaFake(Fake):
             raise EitaaError(403, "Forbidden: bot is not an admin of the channel")
         return chat
 
-    async def person_posts(self, request: web.Request) -> web.Response:
+    def person_posts(self, chat: str, text: str) -> str:
         """A person (not the bot) posts in a channel: it shows on the public page, as on eitaa.com."""
+        message = self._commit("person", chat.lstrip("@"), text, [], action="channel")
+        return str(message["message_id"])
+
+    async def person_posts_route(self, request: web.Request) -> web.Response:
         body = await request.json()
-        chat = str(body["chat"]).lstrip("@")
-        message = self._commit("person", chat, str(body.get("text") or ""), [], action="channel")
-        return web.json_response({"ok": True, "message_id": message["message_id"]})
+        message_id = self.person_posts(str(body["chat"]), str(body.get("text") or ""))
+        return web.json_response({"ok": True, "message_id": int(message_id)})
 
     def _commit(self, token: str, chat: str, text: str, media: list[str], action: str = "publish") -> Json:
         message_id = next(self.message_ids.setdefault(chat, count(1)))

@@ -78,14 +78,17 @@ class RubikaFake(Fake):
         return [
             web.post("/v3/{token}/{method}", self.dispatch),
             web.post("/upload/{upload_id}", self.upload),
-            web.post("/_channel_post", self.person_posts),
+            web.post("/_channel_post", self.person_posts_route),
             web.post("/_press", self.press_button),
         ]
 
-    async def person_posts(self, request: web.Request) -> web.Response:
+    def person_posts(self, chat: str, text: str) -> str:
         """A person (not a bot) posts in a channel: its admin bots see it in `getUpdates`."""
+        return self._commit("person", chat, text, [], "channel")
+
+    async def person_posts_route(self, request: web.Request) -> web.Response:
         body = await request.json()
-        message_id = self._commit("person", str(body["chat"]), str(body.get("text") or ""), [], "channel")
+        message_id = self.person_posts(str(body["chat"]), str(body.get("text") or ""))
         return web.json_response({"status": "OK", "data": {"message_id": message_id}})
 
     def error_response(self, status: int, message: str) -> web.Response:

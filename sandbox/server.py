@@ -73,6 +73,9 @@ class DemoAccounts:
     amplify: Mapping[str, str] = field(default_factory=dict)
     # Whether the fake also serves the platform's public pages (at its own mount point).
     serves_web_pages: bool = False
+    # Agencies whose own channel here the demo watches (`ingest.channels`), with that channel: an
+    # officer posts in it during the demo (`Fake.person_posts`).
+    channels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,11 @@ class Fake(ABC):
 
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
+
+    def person_posts(self, chat: str, text: str) -> str:
+        """A person (not a bot) posts `text` in a channel, as an agency's officer does; the message id.
+        Fakes whose platforms Hamafza watches channels on implement it."""
+        raise NotImplementedError(f"the {self.platform} fake has no people posting in channels")
 
     @abstractmethod
     def routes(self) -> list[web.RouteDef]:

@@ -296,7 +296,8 @@ def build_workers(
 
         channels = ChannelWatcher(runtime, ledger, media)
         background.append(channels)  # posts of watched channels, settled into items
-        background.append(UpdateReader(runtime, [desk.on_update, channels.on_update]))
+        readers = [desk.on_update, channels.on_update]
+        background.append(UpdateReader(runtime, readers, poll_seconds=runtime.settings.updates_poll_seconds))
     if "reach" in chosen:
         from services.reach import collect as reach
 

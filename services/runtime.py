@@ -44,6 +44,7 @@ class Settings:
     startup_wait_seconds: float = 120.0  # how long a starting worker waits for Redis to answer
     drain_seconds: float = 30.0  # on SIGTERM, how long platform calls in flight may take to finish
     media_max_bytes: int = 50 * 1024 * 1024  # one media file fetched and kept for in-flight work
+    updates_poll_seconds: float = 20.0  # a long poll of a bot's updates (a page read waits less)
     channel_settle_seconds: float = 3.0  # a channel post (an album) is collected this long before publishing
     media_ttl_seconds: float = 6 * 3600.0  # how long fetched media wait in Redis for retries and copies
     media_fetch_timeout_seconds: float = 20.0  # one media download, redirects included

@@ -47,6 +47,9 @@ def demo_document(
             if agency not in agencies:
                 raise ValueError(f"the {platform} fake lends an account to {agency!r}, not a demo agency")
             agencies[agency].setdefault("accounts", {})[platform] = dict(credentials)
+        for agency in fake.demo.channels:
+            ingest = agencies[agency].setdefault("ingest", {})
+            ingest.setdefault("channels", []).append(platform)
         for network, verb in fake.demo.amplify.items():
             if network not in networks:
                 raise ValueError(f"the {platform} fake amplifies in {network!r}, not a demo network")

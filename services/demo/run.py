@@ -28,7 +28,7 @@ from services.demo.network import demo_document, neutral_document
 from services.logs import configure
 from services.ops.embedded_redis import redis_url as find_redis
 from services.ops.status import DeliveryStatus, dead_letters, item_deliveries, outstanding_work
-from services.runtime import Settings
+from services.runtime import Runtime, Settings
 
 PREFIX = "hamafza-demo"
 ACTION_LABELS = {
@@ -71,7 +71,13 @@ async def _run(url: str, sandbox: RunningSandbox, console: Console) -> int:
     sandbox_posts = sandbox.sandbox.posts
     # A prefix of its own per run: demos (or a demo and a test) sharing one Redis never collide.
     prefix = f"{PREFIX}-{uuid.uuid4().hex[:8]}"
-    settings = Settings(prefix=prefix, scheduler_interval_seconds=0.1, backoff_base_seconds=0.5)
+    settings = Settings(
+        prefix=prefix,
+        scheduler_interval_seconds=0.1,
+        backoff_base_seconds=0.5,
+        updates_poll_seconds=1.0,
+        channel_settle_seconds=0.5,
+    )
     runtime = build_runtime(network, url, settings)
     console.print(f"[bold]Keys[/bold] {runtime.keys.everything}")
     items: list[dict[str, Any]] = json.loads(_sample("items.json").replace("${SANDBOX_URL}", sandbox.url))
@@ -84,8 +90,12 @@ async def _run(url: str, sandbox: RunningSandbox, console: Console) -> int:
             await runtime.redis.xadd(runtime.keys.items, {"data": json.dumps(item, ensure_ascii=False)})
         console.print(f"[bold]Published[/bold] {len(items)} items with XADD {runtime.keys.items}")
         settled = await _watch(workers, [item["id"] for item in items], console)
+        # Then an officer posts in her agency's own channel, as PR offices do first: no XADD at all.
+        from_channels = await _officers_post(runtime, sandbox, console)
+        settled = settled and bool(from_channels) and await _watch(workers, from_channels, console)
+        item_ids = [item["id"] for item in items] + from_channels
         statuses = [
-            s for item in items for s in await item_deliveries(runtime.redis, runtime.keys, item["id"])
+            s for item_id in item_ids for s in await item_deliveries(runtime.redis, runtime.keys, item_id)
         ]
         letters = await dead_letters(runtime.redis, runtime.keys)
     finally:
@@ -102,7 +112,7 @@ async def _run(url: str, sandbox: RunningSandbox, console: Console) -> int:
         console.print(table)
     own = sum(1 for s in posted if s.action == "publish")
     console.print(
-        f"[bold]{len(items)}[/bold] items → [bold]{own}[/bold] own posts, "
+        f"[bold]{len(item_ids)}[/bold] items → [bold]{own}[/bold] own posts, "
         f"[bold]{len(posted) - own}[/bold] amplifications by partners, [bold]{len(letters)}[/bold] dead letter(s), "
         f"in {elapsed:.1f} s"
     )
@@ -118,6 +128,49 @@ async def _run(url: str, sandbox: RunningSandbox, console: Console) -> int:
     # The synergy report (reach polled now), with its totals checked against the fakes.
     reported = await reach_report(network, url, settings, sandbox.sandbox, console)
     return 0 if settled and reported else 1
+
+
+OFFICER_TEXT = (
+    "اطلاعیه ستاد خدمات سفر نیمه شعبان: ورود خودروهای شخصی به محدوده حرم از ساعت ۱۶ ممنوع است؛ "
+    "زائران از ناوگان رایگان اتوبوسرانی استفاده کنند."
+)
+
+
+async def _officers_post(runtime: Runtime, sandbox: RunningSandbox, console: Console) -> list[str]:
+    """Officers post in their agencies' own watched channels (the fakes that lend demo channels); the
+    channel watcher makes each post an item. The ids of those items, once taken."""
+    keys, redis = runtime.keys, runtime.redis
+    posted = 0
+    for platform, fake in sorted(sandbox.sandbox.fakes.items()):
+        demo = type(fake).demo
+        adapter = runtime.adapters.get(platform)
+        if demo is None or adapter is None:
+            continue
+        for agency, chat in demo.channels.items():
+            account = runtime.network.account(agency, platform)
+            source = adapter.update_source(account.credentials) if account else None
+            if source is None:
+                continue
+            # The watcher's first look at the channel comes first: what was there before is history.
+            for _ in range(150):
+                if await redis.exists(keys.updates_offset(platform, source)):
+                    break
+                await asyncio.sleep(0.2)
+            fake.person_posts(chat, OFFICER_TEXT)
+            posted += 1
+            name = runtime.network.agencies[agency].name
+            console.print(
+                f"[bold]{name}[/bold] posted in its own {adapter.title} channel ({chat}), with no XADD"
+            )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = [key async for key in redis.scan_iter(match=keys.channel_item("*"))]
+        if len(found) >= posted:
+            marker = keys.channel_item("")
+            return sorted((k.decode() if isinstance(k, bytes) else str(k))[len(marker) :] for k in found)
+        await asyncio.sleep(0.2)
+    console.print("[red]the channel watcher did not take the officers' posts within 30 s[/red]")
+    return []
 
 
 async def _watch(workers: Any, item_ids: list[str], console: Console, timeout: float = 60.0) -> bool:
