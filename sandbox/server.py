@@ -104,7 +104,8 @@ def delivery_records(posts: Iterable[SandboxPost]) -> list[SandboxPost]:
 
 
 # Records whose counters the report measures (a repost or forward is measured as its source).
-MEASURED_ACTIONS = frozenset({"publish", "quote", "copy"})
+# An officer's own channel post ("channel") counts too: Hamafza takes it as the agency's own post.
+MEASURED_ACTIONS = frozenset({"publish", "quote", "copy", "channel"})
 
 
 class Fake(ABC):
