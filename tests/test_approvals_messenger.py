@@ -268,3 +268,50 @@ async def test_on_rubika_the_partner_is_held_until_its_approver_presses_the_keyp
         if p.action == "message" and p.chat != RUBIKA_APPROVER
     ]
     assert any("اجازه" in text for text in answers)  # the stranger was told it may not decide
+
+
+# --- X intents: a link for the partner's approver to repost by hand; nothing automated on X -------
+
+
+async def test_an_x_intent_sends_the_approver_the_repost_link_and_posts_nothing_on_x(
+    sandbox: RunningSandbox, redis_url: str, prefix: str, redis: Redis
+) -> None:
+    from tests.support.sandbox_network import x_telegram_network
+
+    doc = x_telegram_network(sandbox, AGENCIES, list(AGENCIES), (0, 0.1))
+    network_doc = doc["networks"]["khz-transport"]
+    network_doc["amplify"] = {"x": "intent"}
+    network_doc["policy"] = {
+        "partners": {
+            partner: {"approver": {"platform": "telegram", "chat_id": APPROVER_CHAT}}
+            for partner in ("khz-rail", "khz-ports")
+        }
+    }
+    doc["networks"]["khz-transport"]["policy"]["partners"]["khz-roads"] = {
+        "approver": {"platform": "telegram", "chat_id": "555000999"}
+    }
+    runtime = build_runtime(
+        parse_network(doc, load_adapters()),
+        redis_url,
+        Settings(prefix=prefix, claim_idle_ms=300, scheduler_interval_seconds=0.05),
+    )
+    async with running(runtime, ["fanout", "deliver", "amplify", "scheduler"]):
+        await redis.xadd(
+            runtime.keys.items,
+            xadd_fields({"id": "in-1", "agency": "khz-roads", "text": "آغاز هفته", "platforms": ["x"]}),
+        )
+
+        async def requested() -> bool:
+            statuses = await item_deliveries(redis, runtime.keys, "in-1")
+            return sum(s.state == "requested" for s in statuses) == 2
+
+        await wait_for(requested, what="two intents requested")
+        statuses = await item_deliveries(redis, runtime.keys, "in-1")
+    [own] = [s for s in statuses if s.action == "publish"]
+    intents = [s for s in statuses if s.action == "intent"]
+    assert {s.url for s in intents} == {f"https://x.com/intent/retweet?tweet_id={own.post_id}"}
+    # Nothing but the own post happened on X: no repost, no like.
+    assert [p.action for p in sandbox.sandbox.posts_on("x")] == ["publish"]
+    messages = [p for p in sandbox.sandbox.posts_on("telegram") if p.action == "message"]
+    assert sorted(p.account for p in messages) == ["1102", "1103"]  # each partner's own bot
+    assert all(f"tweet_id={own.post_id}" in p.text and "خودتان" in p.text for p in messages)
