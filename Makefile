@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast test-unit lint typecheck check bench chaos clean
+.PHONY: chaos-failover install demo test test-fast test-unit lint typecheck check bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ check: lint typecheck test
 CHAOS_ARGS ?= --items 1000 --workers 3 --kills 10
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
+
+# Sentinel failover: 1 primary, 2 replicas, 3 sentinels on loopback; the primary SIGKILLed 5 times.
+FAILOVER_ARGS ?= --items 300 --workers 2 --failovers 5
+chaos-failover: $(STAMP)
+	$(BIN)/python -m tests.chaos --failover $(FAILOVER_ARGS)
 
 # Throughput, latency and memory against the references of the same run (bench/README.md);
 # BENCH_ARGS="--quick" for a one-minute run, "--profile" adds a cProfile of the worker.

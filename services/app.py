@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from faststream import FastStream
 from faststream.redis import RedisBroker
-from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -28,6 +27,7 @@ from services.ops import janitor
 from services.ops.gauges import approvals_source, paused_source, streams_source
 from services.ops.health import OpsServer, Readiness, groups_probe, redis_probe
 from services.ops.metrics import mark_process_dead
+from services.ops.redis_target import RedisTarget
 from services.pipeline import amplify, deliver, fanout
 from services.pipeline.budget import AccountBudget
 from services.pipeline.consumer import InFlight, consume, ensure_group
@@ -102,14 +102,13 @@ def build_runtime(
     # all in use. With up to `max_in_flight` deliveries at once plus the other services, a busy worker
     # hit that (found by `make chaos`): a post that went out but whose outcome could not be recorded
     # stayed `sending` and ended `unconfirmed`. A blocking pool makes callers wait for a connection.
-    pool = BlockingConnectionPool.from_url(
-        redis_url, max_connections=max(100, chosen.max_in_flight + 100), timeout=30
-    )
+    # A Sentinel URL (redis+sentinel://…) gives a client that follows failovers (ops.redis_target).
+    client = RedisTarget.parse(redis_url).client(max_connections=max(100, chosen.max_in_flight + 100))
     return Runtime(
         settings=chosen,
         network=network,
         adapters=build_adapters(network, classes),
-        redis=Redis.from_pool(pool),  # closing the client closes its pool
+        redis=client,  # closing the client closes its pool
         redis_url=redis_url,
     )
 
@@ -247,13 +246,18 @@ def build_workers(
     unknown = chosen - set(SERVICES)
     if unknown:
         raise ValueError(f"unknown services: {', '.join(sorted(unknown))} (known: {', '.join(SERVICES)})")
-    broker = RedisBroker(
-        runtime.redis_url,
+    broker = RedisTarget.parse(runtime.redis_url).broker(
         logger=logging.getLogger("hamafza.broker"),
         log_level=logging.DEBUG,
         graceful_timeout=30,
     )
-    ledger = Ledger(runtime.redis, runtime.keys, runtime.metrics)
+    ledger = Ledger(
+        runtime.redis,
+        runtime.keys,
+        runtime.metrics,
+        claim_replicas=runtime.settings.claim_replicas,
+        claim_replica_timeout_ms=runtime.settings.claim_replica_timeout_ms,
+    )
     keys, settings = runtime.keys, runtime.settings
     streams: list[tuple[str, str]] = []
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from adapters import Adapter
 from schemas import Action, AgencyConfig, NetworkConfig, NetworkFile, PolicyMode
+from services.suggest import did_you_mean, fields_at
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -86,12 +87,16 @@ def expand_env(value: Any, path: str, problems: list[str], environ: Mapping[str,
     return value
 
 
-def _describe(error: ValidationError, prefix: str = "") -> list[str]:
+def _describe(error: ValidationError, prefix: str = "", model: type[BaseModel] | None = None) -> list[str]:
     lines = []
     for detail in error.errors():
         parts = [*(prefix.split(".") if prefix else []), *(str(part) for part in detail["loc"])]
         location = ".".join(parts)
         message = str(detail["msg"]).removeprefix("Value error, ")
+        if detail["type"] == "extra_forbidden" and model is not None and detail["loc"]:
+            # A near-miss key (`delay_second`, `acounts`): name the one that was meant.
+            allowed = fields_at(model, list(detail["loc"][:-1]))
+            message = "unknown key" + did_you_mean(str(detail["loc"][-1]), allowed)
         # Cross-field checks name their own path in the message.
         lines.append(f"{location}: {message}" if location else message)
     return lines
@@ -107,23 +112,35 @@ def parse_network(
     problems: list[str] = []
     if not isinstance(document, dict):
         raise ConfigError(["(top level): expected a mapping with `agencies`"], source)
+    # Every problem in one report: unset variables, the schema (with "did you mean"), every account's
+    # credentials (from the raw document when the schema failed), then the cross-checks.
     expanded = expand_env(document, "", problems, os.environ if environ is None else environ)
-    if problems:
-        raise ConfigError(problems, source)
+    parsed: NetworkFile | None = None
     try:
         parsed = NetworkFile.model_validate(expanded)
     except ValidationError as error:
-        raise ConfigError(_describe(error), source) from None
-
-    problems.extend(_platform_problems(parsed, adapters))
-    accounts, secrets = _accounts(parsed, adapters, problems)
-    problems.extend(_amplify_problems(parsed, adapters))
-    problems.extend(_channel_problems(parsed, accounts, adapters))
-    for network_name, network in parsed.networks.items():
-        problems.extend(_policy_problems(network_name, network, accounts, adapters))
-    if problems:
-        raise ConfigError(problems, source)
+        problems.extend(_describe(error, model=NetworkFile))
+    if parsed is not None:
+        raw_accounts = {name: agency.accounts for name, agency in parsed.agencies.items()}
+    else:
+        raw_accounts = {
+            str(name): _mapping(_mapping(agency).get("accounts"))
+            for name, agency in _mapping(expanded.get("agencies")).items()
+        }
+    accounts, secrets = _accounts(raw_accounts, adapters, problems)
+    if parsed is not None:
+        problems.extend(_platform_problems(parsed, adapters))
+        problems.extend(_amplify_problems(parsed, adapters))
+        problems.extend(_channel_problems(parsed, accounts, adapters))
+        for network_name, network in parsed.networks.items():
+            problems.extend(_policy_problems(network_name, network, accounts, adapters))
+    if problems or parsed is None:
+        raise ConfigError(list(dict.fromkeys(problems)), source)
     return Network(parsed, accounts, frozenset(secrets))
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _platform_problems(parsed: NetworkFile, adapters: Mapping[str, type[Adapter[Any]]]) -> list[str]:
@@ -145,13 +162,18 @@ def _platform_problems(parsed: NetworkFile, adapters: Mapping[str, type[Adapter[
 
 
 def _accounts(
-    parsed: NetworkFile, adapters: Mapping[str, type[Adapter[Any]]], problems: list[str]
+    agencies: Mapping[str, Mapping[str, Any]],
+    adapters: Mapping[str, type[Adapter[Any]]],
+    problems: list[str],
 ) -> tuple[dict[tuple[str, str], Account], set[str]]:
-    """Every account with its credentials validated by its adapter, and every secret value to redact."""
+    """Every account (agency → platform → raw credentials) validated by its adapter, and every secret
+    value to redact."""
     accounts: dict[tuple[str, str], Account] = {}
     secrets: set[str] = set()
-    for agency_name, agency in parsed.agencies.items():
-        for platform, raw in agency.accounts.items():
+    for agency_name, agency_accounts in agencies.items():
+        for platform, raw in agency_accounts.items():
+            if not isinstance(raw, dict):
+                continue  # the schema said so already
             path = f"agencies.{agency_name}.accounts.{platform}"
             adapter_class = adapters.get(platform)
             if adapter_class is None:
@@ -160,7 +182,7 @@ def _accounts(
             try:
                 credentials = adapter_class.credentials_model.model_validate(raw)
             except ValidationError as error:
-                problems.extend(_describe(error, path))
+                problems.extend(_describe(error, path, adapter_class.credentials_model))
                 continue
             accounts[(agency_name, platform)] = Account(agency_name, platform, credentials)
             secrets.update(

@@ -43,6 +43,10 @@ class Settings:
     janitor_interval_seconds: float = 60.0
     startup_wait_seconds: float = 120.0  # how long a starting worker waits for Redis to answer
     drain_seconds: float = 30.0  # on SIGTERM, how long platform calls in flight may take to finish
+    # With replicas (Sentinel): a claim must reach this many replicas (WAIT) before the platform call;
+    # if it does not within the timeout, no call is made and the delivery is tried again later.
+    claim_replicas: int = 0
+    claim_replica_timeout_ms: int = 500
     media_max_bytes: int = 50 * 1024 * 1024  # one media file fetched and kept for in-flight work
     updates_poll_seconds: float = 20.0  # a long poll of a bot's updates (a page read waits less)
     channel_settle_seconds: float = 3.0  # a channel post (an album) is collected this long before publishing

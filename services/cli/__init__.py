@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from redis.asyncio import Redis
 from rich.console import Console
 
 app = typer.Typer(
@@ -29,6 +30,13 @@ PrefixOption = Annotated[
 ]
 
 
+def connect(redis_url: str) -> Redis:
+    """A client for one command: a plain URL or a Sentinel one (redis+sentinel://…)."""
+    from services.ops.redis_target import RedisTarget
+
+    return RedisTarget.parse(redis_url).simple_client(socket_connect_timeout=5, socket_timeout=30)
+
+
 def _require_config(config: Path | None) -> Path:
     if config is None:
         errors.print("[red]No network file: pass --config PATH or set HAMAFZA_CONFIG.[/red]")
@@ -36,8 +44,21 @@ def _require_config(config: Path | None) -> Path:
     return config
 
 
+JsonOption = Annotated[bool, typer.Option("--json", help="JSON on stdout (one object a line for lists).")]
+
+
 def main() -> None:
-    app()
+    """The entry point: a dependency that does not answer is one line on stderr and exit 3."""
+    from services.cli.failures import UNAVAILABLE_EXIT, unavailable
+
+    try:
+        app()
+    except Exception as error:
+        line = unavailable(error)
+        if line is None:
+            raise
+        errors.print(f"[red]{line}[/red]", highlight=False, soft_wrap=True)  # one line, however long
+        raise SystemExit(UNAVAILABLE_EXIT) from None
 
 
 # Each command module adds its commands to `app` when imported; they import the names above.

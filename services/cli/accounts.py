@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Any
 
 import typer
-from redis.asyncio import Redis
 from rich.table import Table
 
-from services.cli import PrefixOption, RedisOption, app, console
+from services.cli import ConfigOption, JsonOption, PrefixOption, RedisOption, app, connect, console, errors
 from services.keys import Keys
 from services.ops.embedded_redis import DEFAULT_URL
 
@@ -21,22 +21,29 @@ def status(
     item_id: str,
     redis_url: RedisOption = DEFAULT_URL,
     prefix: PrefixOption = "hamafza",
-    as_json: bool = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Every delivery of one item: state, post id, URL, reason."""
     from services.ops.status import item_deliveries
 
-    async def read() -> list[Any]:
-        redis = Redis.from_url(redis_url)
+    async def read() -> tuple[bool, list[Any]]:
+        redis = connect(redis_url)
         try:
-            return await item_deliveries(redis, Keys(prefix), item_id)
+            keys = Keys(prefix)
+            known = bool(await redis.exists(keys.item(item_id), keys.item_deliveries(item_id)))
+            return known, await item_deliveries(redis, keys, item_id)
         finally:
             await redis.aclose()
 
-    rows = asyncio.run(read())
+    known, rows = asyncio.run(read())
+    if not known and not rows:
+        errors.print(
+            f"[red]no item {item_id!r}: never published under prefix {prefix!r}, or not fanned out yet[/red]"
+        )
+        raise typer.Exit(1)
     if as_json:
         for row in rows:
-            console.print_json(json.dumps(row.__dict__, ensure_ascii=False))
+            sys.stdout.write(json.dumps(row.__dict__, ensure_ascii=False) + "\n")
         return
     table = Table(title=f"item {item_id}")
     for column in ("agency", "platform", "action", "state", "url / reason"):
@@ -53,56 +60,89 @@ app.add_typer(accounts_app, name="accounts")
 
 
 @accounts_app.command("paused")
-def accounts_paused(redis_url: RedisOption = DEFAULT_URL, prefix: PrefixOption = "hamafza") -> None:
-    """Accounts whose deliveries are held, and until when."""
-    from datetime import UTC, datetime
+def accounts_paused(
+    redis_url: RedisOption = DEFAULT_URL, prefix: PrefixOption = "hamafza", as_json: JsonOption = False
+) -> None:
+    """Accounts whose deliveries are held: why (rate limit or refused credentials) and until when."""
+    from services.cli.tehran import jalali_tehran
+    from services.ops.gauges import paused_accounts
 
-    async def read() -> list[tuple[str, str]]:
-        redis = Redis.from_url(redis_url)
+    async def read() -> list[tuple[str, str, int, str]]:
+        redis = connect(redis_url)
         try:
-            rows = []
-            async for key in redis.scan_iter(match=Keys(prefix).pause("*", "*"), count=1000):
-                until = await redis.get(key)
-                _, platform, agency = key.decode().rsplit(":", 2)
-                moment = datetime.fromtimestamp(int(until) / 1000, tz=UTC) if until else None
-                rows.append((f"{agency} on {platform}", moment.isoformat() if moment else "?"))
-            return rows
+            return await paused_accounts(redis, Keys(prefix))
         finally:
             await redis.aclose()
 
-    for account, until in asyncio.run(read()):
-        console.print(f"{account}: paused until {until}")
+    rows = asyncio.run(read())
+    for platform, agency, until_ms, reason in rows:
+        until = datetime.fromtimestamp(until_ms / 1000, tz=UTC)
+        if as_json:
+            row = {"agency": agency, "platform": platform, "reason": reason, "until": until.isoformat(),
+                   "until_tehran": jalali_tehran(until)}  # fmt: skip
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+            continue
+        why = PAUSE_REASONS.get(reason, PAUSE_REASONS["unknown"]).format(agency=agency, platform=platform)
+        console.print(
+            f"{agency} on {platform}: paused until {jalali_tehran(until)} Tehran ({until:%Y-%m-%d %H:%M} UTC); {why}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if not rows and not as_json:
+        console.print("no account is paused")
+
+
+PAUSE_REASONS = {
+    "rate_limit": "the platform's rate limit; it resumes by itself",
+    "auth": "the platform refused its credentials: renew them, then `hamafza accounts resume {agency} {platform}`",
+    "unknown": "reason not recorded",
+}
 
 
 @accounts_app.command("resume")
 def accounts_resume(
-    agency: str, platform: str, redis_url: RedisOption = DEFAULT_URL, prefix: PrefixOption = "hamafza"
+    agency: str,
+    platform: str,
+    config: ConfigOption = None,
+    redis_url: RedisOption = DEFAULT_URL,
+    prefix: PrefixOption = "hamafza",
 ) -> None:
     """Lift an account's pause (after renewing its credentials) and release its held deliveries."""
+    from services.cli.checks import check_agency, check_platform
     from services.pipeline.ledger import Ledger
 
-    async def resume() -> int:
-        redis = Redis.from_url(redis_url)
+    check_platform(platform)
+    if config is not None:
+        check_agency(config, agency, platform)
+
+    async def resume() -> tuple[bool, int]:
+        redis = connect(redis_url)
         try:
-            released: int = await Ledger(redis, Keys(prefix)).resume_account(platform, agency)
-            return released
+            keys = Keys(prefix)
+            was_paused = bool(await redis.exists(keys.pause(platform, agency)))
+            released: int = await Ledger(redis, keys).resume_account(platform, agency)
+            return was_paused, released
         finally:
             await redis.aclose()
 
-    console.print(f"resumed {agency} on {platform}; {asyncio.run(resume())} held deliveries released")
+    was_paused, released = asyncio.run(resume())
+    state = "was paused" if was_paused else "was not paused"
+    console.print(
+        f"resumed {agency} on {platform} ({state}); {released} held deliveries released", highlight=False
+    )
 
 
 @app.command()
 def streams(
     redis_url: RedisOption = DEFAULT_URL,
     prefix: PrefixOption = "hamafza",
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Each stream's length, and per consumer group: pending, unread (lag), consumers."""
     from services.ops import janitor
 
     async def read() -> list[janitor.GroupStats]:
-        redis = Redis.from_url(redis_url)
+        redis = connect(redis_url)
         keys = Keys(prefix)
         try:
             names = [

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from rich.table import Table
 
 from schemas import DeadLetter, DeadReason
-from services.cli import PrefixOption, RedisOption, app, console, errors
+from services.cli import JsonOption, PrefixOption, RedisOption, app, connect, console, errors
 from services.keys import Keys
 from services.ops.embedded_redis import DEFAULT_URL
 
@@ -23,7 +23,7 @@ app.add_typer(dlq_app, name="dlq")
 def _dead_letters(redis_url: str, prefix: str) -> tuple[Redis, Any]:
     from services.ops.dlq import DeadLetters
 
-    redis = Redis.from_url(redis_url)
+    redis = connect(redis_url)
     return redis, DeadLetters(redis, Keys(prefix))
 
 
@@ -34,7 +34,7 @@ ReasonOption = Annotated[DeadReason | None, typer.Option(help="Only dead letters
 def dlq_list(
     redis_url: RedisOption = DEFAULT_URL,
     prefix: PrefixOption = "hamafza",
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
+    as_json: JsonOption = False,
     count: Annotated[int | None, typer.Option(help="At most this many.")] = None,
     reason: ReasonOption = None,
 ) -> None:
@@ -115,7 +115,7 @@ def dlq_replay(
             if letter_ids:
                 wanted = set(letter_ids)
                 selected = [(i, letter) for i, letter in selected if i in wanted]
-            with Progress(console=console) as progress:
+            with Progress(console=errors) as progress:  # stdout carries only the JSON
                 task = progress.add_task("replaying", total=len(selected))
                 report = await letters.replay(
                     selected, force=force, progress=lambda _: progress.advance(task)
@@ -125,11 +125,21 @@ def dlq_replay(
             await redis.aclose()
 
     outcomes = asyncio.run(replay())
-    console.print(json.dumps(outcomes))
+    sys.stdout.write(json.dumps(outcomes) + "\n")
+    if letter_ids and not selected_any(outcomes):
+        errors.print(f"[red]no dead letter {', '.join(letter_ids)}[/red]", highlight=False)
+        raise typer.Exit(1)
     if outcomes.get("needs_force"):
         errors.print(
-            f"{outcomes['needs_force']} unconfirmed deliveries were left: check the accounts, then --force"
+            f"[red]{outcomes['needs_force']} unconfirmed deliveries were not replayed: check on the platform "
+            "that each post is missing, then replay them with --force[/red]",
+            highlight=False,
         )
+        raise typer.Exit(1)
+
+
+def selected_any(outcomes: dict[str, int]) -> bool:
+    return sum(outcomes.values()) > 0
 
 
 @dlq_app.command("purge")

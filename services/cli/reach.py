@@ -9,11 +9,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from redis.asyncio import Redis
 from rich.console import Console
 
 from adapters import load_adapters
-from services.cli import ConfigOption, PrefixOption, RedisOption, _require_config, app, console, errors
+from services.cli import (
+    ConfigOption,
+    PrefixOption,
+    RedisOption,
+    _require_config,
+    app,
+    connect,
+    console,
+    errors,
+)
 from services.config import ConfigError, load_network
 from services.keys import Keys
 from services.logs import configure
@@ -37,7 +45,7 @@ def reach_poll(
     from services.reach.collect import Reach
     from services.runtime import Settings
 
-    configure()
+    configure(stream=sys.stderr)  # logs on stderr; the JSON on stdout stays parseable
     try:
         runtime = build_runtime(_require_config(config), redis_url, Settings.from_env(prefix=prefix))
     except ConfigError as error:
@@ -51,7 +59,7 @@ def reach_poll(
             await runtime.aclose()
             await runtime.redis.aclose()
 
-    console.print(json.dumps({"snapshots": asyncio.run(poll())}))
+    sys.stdout.write(json.dumps({"snapshots": asyncio.run(poll())}) + "\n")
 
 
 @app.command()
@@ -99,7 +107,7 @@ def report(
         raise typer.Exit(2) from None
 
     async def build() -> reporting.Report:
-        redis = Redis.from_url(redis_url)
+        redis = connect(redis_url)
         try:
             return await reporting.build_report(
                 redis,

@@ -12,11 +12,19 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import BaseModel, ValidationError
-from redis.asyncio import Redis
 
 from adapters import load_adapters
 from schemas import DeadLetter, Delivery, Item, NetworkFile, Result
-from services.cli import ConfigOption, PrefixOption, RedisOption, _require_config, app, console, errors
+from services.cli import (
+    ConfigOption,
+    PrefixOption,
+    RedisOption,
+    _require_config,
+    app,
+    connect,
+    console,
+    errors,
+)
 from services.config import ConfigError, load_network
 from services.keys import Keys
 from services.logs import configure
@@ -62,7 +70,7 @@ def run(
     from services.ops.apart import ApiProcess
     from services.runtime import Settings, run_async
 
-    configure()
+    configure(stream=sys.stderr)  # logs on stderr; stdout is for data
     try:
         chosen = parse_services(service)
         path = _require_config(config)
@@ -110,10 +118,12 @@ def publish(
     campaign: Annotated[str | None, typer.Option()] = None,
     platform: Annotated[list[str] | None, typer.Option(help="Only this platform; repeatable.")] = None,
     item_id: Annotated[str | None, typer.Option("--id", help="Idempotency key.")] = None,
+    config: ConfigOption = None,
     redis_url: RedisOption = DEFAULT_URL,
     prefix: PrefixOption = "hamafza",
 ) -> None:
-    """Publish one item: the same XADD an agency makes with redis-cli."""
+    """Publish one item: the same XADD an agency makes with redis-cli. With a network file (--config or
+    HAMAFZA_CONFIG), an unknown agency or platform is refused before anything is sent."""
     if file is not None:
         raw = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
         document: dict[str, Any] = json.loads(raw)
@@ -126,9 +136,16 @@ def publish(
     except ValidationError as error:
         errors.print(f"[red]not a valid item:[/red] {error}")
         raise typer.Exit(2) from None
+    if config is not None:
+        from services.cli.checks import check_agency, check_platform
+
+        check_agency(config, item.agency)
+        for name in item.platforms or []:
+            check_platform(name)
+            check_agency(config, item.agency, name)
 
     async def send() -> str:
-        redis = Redis.from_url(redis_url)
+        redis = connect(redis_url)
         try:
             entry_id = await redis.xadd(Keys(prefix).items, {"data": item.model_dump_json(exclude_none=True)})
             return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
@@ -170,7 +187,7 @@ def sandbox(
     """Serve the platform fakes (X, Telegram, Bale…) for local runs and tests."""
     from sandbox import serve
 
-    configure()
+    configure(stream=sys.stderr)  # logs on stderr; stdout is for data
 
     async def forever() -> None:
         running = await serve(host, port)

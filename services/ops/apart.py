@@ -36,8 +36,8 @@ class ApiProcess:
     _stopping: bool = field(default=False, init=False)
 
     def command(self) -> list[str]:
+        # Redis's URL goes by the environment: a password in argv would show in `ps`.
         command = [sys.executable, "-m", "services", "run", "api", "--config", str(self.config)]
-        command += ["--redis-url", self.redis_url, "--prefix", self.prefix]
         if self.host is not None:
             command += ["--host", self.host]
         if self.port is not None:
@@ -46,7 +46,8 @@ class ApiProcess:
 
     def environment(self) -> dict[str, str]:
         # The parent owns HAMAFZA_METRICS_PORT; the API serves its ops endpoints on its own port.
-        return {key: value for key, value in os.environ.items() if key != "HAMAFZA_METRICS_PORT"}
+        environment = {key: value for key, value in os.environ.items() if key != "HAMAFZA_METRICS_PORT"}
+        return {**environment, "REDIS_URL": self.redis_url, "HAMAFZA_PREFIX": self.prefix}
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         process = await asyncio.create_subprocess_exec(*self.command(), env=self.environment())

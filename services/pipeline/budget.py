@@ -34,7 +34,8 @@ class AccountBudget:
                 self._limits[platform] = parse(chosen)
         # The workers' own (blocking) pool: a private one would run out of connections under load.
         storage = RedisStorage(
-            f"async+{redis_url}",
+            # Only the scheme matters: the connection pool given is used (also a Sentinel one).
+            "async+redis://",
             implementation="redispy",
             key_prefix=Keys(prefix).budget_prefix,
             connection_pool=redis.connection_pool,  # type: ignore[arg-type]

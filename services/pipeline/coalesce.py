@@ -18,6 +18,10 @@ from redis.asyncio.client import Pipeline
 Fill = Callable[[Pipeline], object]  # what it returns is ignored: replies come from the flush
 
 
+class NotReplicated(Exception):
+    """WAIT said the flush's writes did not reach enough replicas in time."""
+
+
 class Coalescer:
     """Batches pipeline fills from concurrent tasks; `transaction=True` wraps a flush in MULTI/EXEC.
 
@@ -25,10 +29,20 @@ class Coalescer:
     MULTI was; each caller still sees only its own replies and errors.
     """
 
-    def __init__(self, redis: Redis, *, transaction: bool, max_units: int = 500) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        transaction: bool,
+        max_units: int = 500,
+        wait_replicas: tuple[int, int] | None = None,
+    ) -> None:
         self.redis = redis
         self.transaction = transaction
         self.max_units = max_units
+        # (replicas, timeout ms): end every flush with one WAIT, and fail all its units when fewer
+        # replicas than asked acknowledged the writes (a Sentinel failover could lose them).
+        self.wait_replicas = wait_replicas if wait_replicas and wait_replicas[0] > 0 else None
         self._pending: list[tuple[Fill, asyncio.Future[list[Any]]]] = []
         self._flush_scheduled = False
 
@@ -56,7 +70,16 @@ class Coalescer:
                     start = len(pipe.command_stack)
                     fill(pipe)
                     spans.append((start, len(pipe.command_stack)))
+                if self.wait_replicas is not None:
+                    pipe.execute_command("WAIT", *self.wait_replicas)
                 replies = await pipe.execute(raise_on_error=False)
+            if self.wait_replicas is not None:
+                acknowledged = replies[-1]
+                wanted, timeout = self.wait_replicas
+                if isinstance(acknowledged, Exception) or int(acknowledged) < wanted:
+                    raise NotReplicated(
+                        f"{acknowledged} of {wanted} replicas acknowledged within {timeout} ms"
+                    )
         except Exception as error:
             for _, future in batch:
                 if not future.done():

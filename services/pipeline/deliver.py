@@ -34,7 +34,7 @@ from services.logs import get_logger
 from services.pipeline.budget import AccountBudget
 from services.pipeline.consumer import Entry, InFlight
 from services.pipeline.fanout import describe_validation
-from services.pipeline.ledger import Ledger, Verdict, backoff_seconds
+from services.pipeline.ledger import Claim, ClaimFailed, Ledger, Verdict, backoff_seconds
 from services.pipeline.media import MediaStep
 from services.pipeline.outcomes import Decision, Outcome, decide
 from services.runtime import BadEntry, Runtime, decode_entry, epoch_ms, now, preview
@@ -118,7 +118,9 @@ class Deliver:
             return
         if await self._budget_spent(delivery, entry):
             return
-        claim = await self.ledger.claim(delivery, self.lease_ms(adapter))
+        claim = await self._claim(delivery, adapter)
+        if claim is None:
+            return
         match claim.verdict:
             case Verdict.POSTED | Verdict.DEAD:
                 await self.ledger.plain.run(lambda pipe: pipe.xack(*entry.ack))
@@ -182,6 +184,16 @@ class Deliver:
         self._count(delivery, "daily_cap")
         log.info("delivery.daily_cap", until=until.isoformat(), cap=cap)
         return True
+
+    async def _claim(self, delivery: Delivery, adapter: Adapter[Any]) -> Claim | None:
+        try:
+            return await self.ledger.claim(delivery, self.lease_ms(adapter))
+        except ClaimFailed as error:
+            # Not known to be durable on a replica: no platform call. The entry stays pending and is
+            # handed out again after claim_idle_ms.
+            self._count(delivery, "not_replicated")
+            log.warning("delivery.claim_not_durable", detail=str(error))
+            return None
 
     async def _budget_spent(self, delivery: Delivery, entry: Entry) -> bool:
         """Our own budget, spent before the platform has to refuse: deferred, not an attempt at all."""

@@ -13,6 +13,7 @@ Hamafza, and every delivery ends `posted` or `dead` (with a reason) in the ledge
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,12 +23,15 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, FieldT
 
 from schemas import DeadLetter, DeadReason, Delivery, DeliveryState, PostRef, Result
 from services.keys import Keys
 from services.ops.metrics import Metrics
-from services.pipeline.coalesce import Coalescer
+from services.pipeline.coalesce import Coalescer, NotReplicated
 from services.pipeline.schedule import Schedule
 from services.runtime import encode, epoch_ms, now
 
@@ -51,6 +55,24 @@ redis.call('HSET', KEYS[1], 'state', 'sending', 'lease_until', now + tonumber(AR
   'item_id', ARGV[3], 'agency', ARGV[4], 'platform', ARGV[5], 'action', ARGV[6], 'updated_ms', now)
 return {'go', attempts}
 """
+
+
+# Undo a claim that was never acted on (its WAIT failed, or Redis dropped the connection before the
+# reply): only if the ledger still holds exactly that claim (state sending, updated at its moment).
+# KEYS: ledger hash.  ARGV: the claim's now ms.
+_RELEASE = """
+if redis.call('HGET', KEYS[1], 'state') == 'sending' and redis.call('HGET', KEYS[1], 'updated_ms') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'state', 'retry_wait')
+  redis.call('HDEL', KEYS[1], 'lease_until')
+  redis.call('HINCRBY', KEYS[1], 'attempts', -1)
+  return 1
+end
+return 0
+"""
+
+
+class ClaimFailed(Exception):
+    """The claim is not known to be durable: no platform call may follow. Tried again later."""
 
 
 class Verdict(StrEnum):
@@ -86,11 +108,24 @@ def amplification_delay(delivery_id: str, low: float, high: float) -> float:
 
 
 class Ledger:
-    def __init__(self, redis: Redis, keys: Keys, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        metrics: Metrics | None = None,
+        *,
+        claim_replicas: int = 0,
+        claim_replica_timeout_ms: int = 500,
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.metrics = metrics
         self.schedule = Schedule(keys.schedule)  # where retries and deferred deliveries wait
+        self._release = redis.register_script(_RELEASE)
+        # Claims get their own round trips: with replicas, each flush ends in one WAIT.
+        self.claims = Coalescer(
+            redis, transaction=False, wait_replicas=(claim_replicas, claim_replica_timeout_ms)
+        )
         self._claim = redis.register_script(_CLAIM)
         # Units of work from concurrent deliveries share round trips (see services.coalesce).
         self.plain = Coalescer(redis, transaction=False)
@@ -112,8 +147,26 @@ class Ledger:
             pipe.scripts.add(self._claim)  # type: ignore[arg-type]  # redis-py types it for sync scripts
             pipe.evalsha(self._claim.sha, len(keys), *keys, *args)
 
-        [(verdict, number)] = await self.plain.run(fill)
+        try:
+            [(verdict, number)] = await self.claims.run(fill)
+        except (NotReplicated, RedisConnectionError, RedisTimeoutError) as error:
+            # No call follows. The claim may sit on the primary: take it back, so the retry is a
+            # fresh attempt and not an "ambiguous" one that would need a person to check.
+            await self._release_claim(keys[0], args[0])
+            raise ClaimFailed(f"{type(error).__name__}: {error}") from error
         return Claim(Verdict.parse(verdict), int(number))
+
+    async def _release_claim(self, ledger_key: str, claimed_ms: EncodableT, patience: float = 15.0) -> None:
+        """Best effort, through a failover (the new primary answers after a few seconds)."""
+        deadline = asyncio.get_running_loop().time() + patience
+        while True:
+            try:
+                await self._release(keys=[ledger_key], args=[claimed_ms])
+                return
+            except (RedisConnectionError, RedisTimeoutError, ResponseError):
+                if asyncio.get_running_loop().time() > deadline:
+                    return  # left `sending`: after its lease, the platform is asked (never a blind resend)
+                await asyncio.sleep(0.5)
 
     # --- outcomes: each one MULTI with the acknowledgement of the entry that carried the work ---------
 

@@ -753,6 +753,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-deliveries", type=int, default=None)
     parser.add_argument("--run-dir", type=Path, default=None)
     parser.add_argument("--json", action="store_true", help="print only the final JSON line")
+    parser.add_argument(
+        "--failover",
+        action="store_true",
+        help="Sentinel mode: kill the primary under load, replicas promoted (tests/chaos/failover.py)",
+    )
+    parser.add_argument("--failovers", type=int, default=3, help="with --failover: how many")
     args = parser.parse_args(argv)
     config = ChaosConfig(
         items=args.items,
@@ -765,9 +771,16 @@ def main(argv: list[str] | None = None) -> int:
         max_deliveries=args.max_deliveries,
         run_dir=args.run_dir,
     )
-    report = asyncio.run(run_chaos(config))
+    if args.failover:
+        from tests.chaos.failover import failover_table, run_failover
+
+        report = asyncio.run(run_failover(config, args.failovers))
+        render = failover_table
+    else:
+        report = asyncio.run(run_chaos(config))
+        render = table
     if not args.json:
-        print(table(report))
+        print(render(report))
     with contextlib.suppress(BrokenPipeError):
         print(json.dumps(report, ensure_ascii=False, default=str))
     return 0 if report["ok"] else 1
