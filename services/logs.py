@@ -68,13 +68,17 @@ class _Sink:
     """The stream our loggers write to; `configure` may point it elsewhere after loggers are cached."""
 
     def __init__(self) -> None:
-        self.target: TextIO | None = None  # None: whatever sys.stdout is at the time of writing
+        self.target: TextIO | None = None  # None: whatever sys.stdout (or stderr) is when writing
+        self.use_stderr = False  # the CLI: data on stdout, logs on stderr
+
+    def _current(self) -> TextIO:
+        return self.target or (sys.stderr if self.use_stderr else sys.stdout)
 
     def write(self, text: str) -> int:
-        return (self.target or sys.stdout).write(text)
+        return self._current().write(text)
 
     def flush(self) -> None:
-        (self.target or sys.stdout).flush()
+        self._current().flush()
 
 
 # Kept as the same objects across `configure` calls, because structlog caches loggers on first use
@@ -94,14 +98,16 @@ def _filter_level(logger: Any, method: str, event: EventDict) -> EventDict:
     return event
 
 
-def configure(fmt: str | None = None, level: str | None = None, stream: TextIO | None = None) -> None:
+def configure(
+    fmt: str | None = None, level: str | None = None, stream: TextIO | None = None, to_stderr: bool = False
+) -> None:
     """structlog for our lines (rendered straight to the stream), and the standard library's records
     (FastStream, httpx, aiohttp) through the same renderer and redaction."""
     chosen = (
         fmt or os.environ.get("HAMAFZA_LOG_FORMAT") or ("console" if sys.stdout.isatty() else "json")
     ).lower()
     level_name = (level or os.environ.get("HAMAFZA_LOG_LEVEL") or "INFO").upper()
-    output = stream or sys.stdout
+    output = stream or (sys.stderr if to_stderr else sys.stdout)
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         _name_the_logger,
@@ -122,6 +128,7 @@ def configure(fmt: str | None = None, level: str | None = None, stream: TextIO |
         rendering = [tracebacks, structlog.processors.JSONRenderer(ensure_ascii=False)]
 
     _SINK.target = stream
+    _SINK.use_stderr = to_stderr
     _THRESHOLD["level"] = logging.getLevelNamesMapping()[level_name]
     _PROCESSORS[:] = [_filter_level, *shared, *rendering, redactor]
     structlog.configure(

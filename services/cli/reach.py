@@ -45,7 +45,7 @@ def reach_poll(
     from services.reach.collect import Reach
     from services.runtime import Settings
 
-    configure(stream=sys.stderr)  # logs on stderr; the JSON on stdout stays parseable
+    configure(to_stderr=True)  # logs on stderr; the JSON on stdout stays parseable
     try:
         runtime = build_runtime(_require_config(config), redis_url, Settings.from_env(prefix=prefix))
     except ConfigError as error:

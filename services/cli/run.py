@@ -70,7 +70,7 @@ def run(
     from services.ops.apart import ApiProcess
     from services.runtime import Settings, run_async
 
-    configure(stream=sys.stderr)  # logs on stderr; stdout is for data
+    configure(to_stderr=True)  # logs on stderr; stdout is for data
     try:
         chosen = parse_services(service)
         path = _require_config(config)
@@ -187,7 +187,7 @@ def sandbox(
     """Serve the platform fakes (X, Telegram, Bale…) for local runs and tests."""
     from sandbox import serve
 
-    configure(stream=sys.stderr)  # logs on stderr; stdout is for data
+    configure(to_stderr=True)  # logs on stderr; stdout is for data
 
     async def forever() -> None:
         running = await serve(host, port)
