@@ -326,6 +326,19 @@ class Adapter(ABC, Generic[CredentialsT]):
 
     # --- calls -----------------------------------------------------------------------------------
 
+    def check_media(self, media: Sequence[MediaFile]) -> None:
+        """Refuse, before any call, a file the platform would not take: of a kind it does not take,
+        or larger than its limit for that kind. (More files than `media_limit` are left out.)"""
+        for file in media:
+            if file.kind not in self.media_kinds:
+                raise PermanentError(f"{self.platform} takes no {file.kind}; remove it from `media`")
+            largest = self.media_max_bytes.get(file.kind, 0)
+            if file.size > largest:
+                raise PermanentError(
+                    f"{file.url} is {file.size:,} bytes, over {self.platform}'s {file.kind} limit of "
+                    f"{largest:,}; send a smaller file"
+                )
+
     def parse_credentials(self, raw: dict[str, Any]) -> CredentialsT:
         return self.credentials_model.model_validate(raw)  # type: ignore[return-value]
 

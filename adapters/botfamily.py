@@ -115,6 +115,7 @@ class BotApiAdapter(Adapter[BotCredentials]):
     async def publish(
         self, credentials: BotCredentials, delivery: Delivery, media: Sequence[MediaFile] = ()
     ) -> Posted:
+        self.check_media(media)
         files: Sequence[MediaFile | str] = list(media) or [str(entry.url) for entry in delivery.media]
         files = files[: self.media_limit]
         token, chat = credentials.bot_token, credentials.chat_id

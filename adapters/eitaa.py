@@ -100,6 +100,7 @@ class EitaaAdapter(Adapter[EitaaCredentials]):
     async def publish(
         self, credentials: EitaaCredentials, delivery: Delivery, media: Sequence[MediaFile] = ()
     ) -> Posted:
+        self.check_media(media)
         chat = _channel(credentials)
         if media:
             first = media[0]

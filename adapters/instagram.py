@@ -188,6 +188,7 @@ class InstagramAdapter(Adapter[InstagramCredentials]):
     ) -> Posted:
         if not delivery.media:
             raise PermanentError("an Instagram post needs a picture or video; this delivery has none")
+        self.check_media(media)
         container = self.containers.get(delivery.id)
         if container is not None:
             status = await self._status_code(credentials, container)

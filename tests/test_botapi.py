@@ -27,7 +27,7 @@ from adapters.telegram import TelegramAdapter
 from sandbox import Fault, RunningSandbox
 from sandbox.telegram import TelegramFake
 from schemas import Action, Delivery, Item, Media, PostRef
-from tests.support.faults import assert_fault_becomes, assert_no_secret, fault_table
+from tests.support.faults import assert_no_secret
 
 PLATFORMS = ["telegram", "bale", "soroush"]
 ADAPTERS: dict[str, type[BotApiAdapter]] = {
@@ -285,38 +285,6 @@ async def test_copy_of_text_posts_the_partners_own_wording(
 
 
 # --- errors --------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("fault", "expected"),
-    fault_table(
-        reset_seconds=7,
-        extra=(
-            pytest.param(Fault(kind="error", status=403), AuthError, id="403"),
-            pytest.param(Fault(kind="error", status=404), AuthError, id="404"),
-        ),
-    ),
-)
-async def test_platform_faults_map_to_typed_errors(
-    sandbox: RunningSandbox,
-    adapter: BotApiAdapter,
-    platform: str,
-    fault: Fault,
-    expected: type[DeliveryError],
-) -> None:
-    # Bale's 429 names no wait: its fallback of 60 s applies.
-    reset = timedelta(
-        seconds=60 if platform == "bale" and fault.kind == "rate_limit" else fault.reset_seconds
-    )
-    await assert_fault_becomes(
-        sandbox,
-        platform,
-        fault,
-        expected,
-        lambda: adapter.publish(credentials(), delivery(platform), [photo()]),
-        secrets=(SECRET,),
-        reset_after=reset,
-    )
 
 
 async def test_dropped_response_is_ambiguous_and_the_post_exists(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 import pydantic
 import pytest
@@ -12,7 +11,6 @@ from adapters import (
     AmbiguousError,
     AuthError,
     CannotReconcile,
-    DeliveryError,
     MediaFile,
     PermanentError,
     RetryableError,
@@ -20,7 +18,7 @@ from adapters import (
 from adapters.rubika import RubikaAdapter, RubikaCredentials
 from sandbox import Fault, RunningSandbox
 from schemas import Action, Delivery, PostRef
-from tests.support.faults import assert_fault_becomes, assert_no_secret, fault_table
+from tests.support.faults import assert_no_secret
 
 TOKEN = "RUBIKASECRETTOKEN0123456789abcdefXYZ"
 CHANNEL = "c0QomGov0a1b2c3d4e5f60718293a4b5c6"
@@ -107,21 +105,6 @@ async def test_audience_and_updates(adapter: RubikaAdapter) -> None:
     assert [u["new_message"]["text"] for u in following.updates] == ["دو"]
     assert following.updates[0]["type"] == "NewMessage" and following.updates[0]["chat_id"] == CHANNEL
     assert (await adapter.get_updates(creds(), following.next_offset_id)).updates == []
-
-
-@pytest.mark.parametrize(("fault", "expected"), fault_table(reset_seconds=7))
-async def test_faults_map_to_typed_errors(
-    sandbox: RunningSandbox, adapter: RubikaAdapter, fault: Fault, expected: type[DeliveryError]
-) -> None:
-    await assert_fault_becomes(
-        sandbox,
-        "rubika",
-        fault,
-        expected,
-        lambda: adapter.publish(creds(), delivery(), [PHOTO]),
-        secrets=(TOKEN,),
-        reset_after=timedelta(seconds=7),
-    )
 
 
 @pytest.mark.parametrize("step", ["/requestSendFile", "/upload/"])

@@ -85,7 +85,7 @@ async def run_demo(preferred_redis: str | None, *, verbose: bool, console: Conso
             await sandbox.stop()
 
 
-async def _run(url: str, sandbox: RunningSandbox, console: Console) -> int:
+async def _run(url: str, sandbox: RunningSandbox, console: Console, prefix: str | None = None) -> int:
     adapters = load_adapters()
     fakes = {name: type(fake) for name, fake in sandbox.sandbox.fakes.items()}
     document = demo_document(neutral_document(), fakes, adapters, sandbox.url)
@@ -95,7 +95,7 @@ async def _run(url: str, sandbox: RunningSandbox, console: Console) -> int:
     network = parse_network(document, adapters, environ=environ)
     sandbox_posts = sandbox.sandbox.posts
     # A prefix of its own per run: demos (or a demo and a test) sharing one Redis never collide.
-    prefix = f"{PREFIX}-{uuid.uuid4().hex[:8]}"
+    prefix = prefix or f"{PREFIX}-{uuid.uuid4().hex[:8]}"
     settings = Settings(
         prefix=prefix,
         scheduler_interval_seconds=0.1,
