@@ -187,57 +187,75 @@ async def test_a_restart_and_a_second_watcher_publish_each_post_once(
     assert bot_posts(sandbox, "bale").count(("2201", "publish")) == 2
 
 
-# --- Eitaa: the channel's public page is the source -----------------------------------------------
+# --- Eitaa (public page) and Rubika (getUpdates): one network builder --------------------------------
 
 
-def eitaa_document(sandbox: RunningSandbox) -> dict[str, Any]:
-    channels = {
-        "qom-governorate": "ostandari_qom_w",
-        "qom-municipality": "shahrdari_qom_w",
-        "qom-red-crescent": "helal_qom_w",
-    }
+def source_document(
+    sandbox: RunningSandbox,
+    platform: str,
+    accounts: dict[str, dict[str, str]],
+    verb: str,
+    watchers: tuple[str, ...],
+) -> dict[str, Any]:
+    """Every agency with an account on `platform` (as given) and on Bale; `watchers` publish from
+    their `platform` channel; partners amplify with `verb` there and forward on Bale."""
+    settings = {"api_base": sandbox.api_base(platform), "web_base": sandbox.api_base(platform)}
     return {
-        "platforms": {
-            "eitaa": {"api_base": sandbox.api_base("eitaa"), "web_base": sandbox.api_base("eitaa")},
-            "bale": {"api_base": sandbox.api_base("bale")},
-        },
+        "platforms": {platform: settings, "bale": {"api_base": sandbox.api_base("bale")}},
         "agencies": {
             name: {
                 "name": AGENCIES[name][0],
                 "accounts": {
-                    "eitaa": {"token": f"eitaa-token-{name}-secret", "chat_id": f"@{channel}"},
+                    platform: credentials,
                     "bale": {"bot_token": bot_token(AGENCIES, name), "chat_id": AGENCIES[name][2]},
                 },
-                **({"ingest": {"channels": ["eitaa"]}} if name == "qom-governorate" else {}),
+                **({"ingest": {"channels": [platform]}} if name in watchers else {}),
             }
-            for name, channel in channels.items()
+            for name, credentials in accounts.items()
         },
         "networks": {
             "qom-pilgrims": {
                 "members": list(AGENCIES),
-                "amplify": {"eitaa": "copy", "bale": "forward"},
+                "amplify": {platform: verb, "bale": "forward"},
                 "delay_seconds": [0, 0.1],
             }
         },
     }
 
 
-async def test_a_post_on_an_eitaa_channel_page_reaches_bale_and_is_copied_by_partners_on_eitaa(
-    sandbox: RunningSandbox, redis_url: str, prefix: str, redis: Redis
-) -> None:
-    network = parse_network(eitaa_document(sandbox), load_adapters())
+def quick_runtime(document: dict[str, Any], redis_url: str, prefix: str, platform: str) -> Runtime:
+    """A runtime whose `platform` adapter reads its source every 0.2 s (its own default is seconds)."""
     settings = Settings(
         prefix=prefix, claim_idle_ms=300, scheduler_interval_seconds=0.05, channel_settle_seconds=0.3
     )
-    runtime = build_runtime(network, redis_url, settings)
-    runtime.adapters["eitaa"].page_interval_seconds = 0.2  # type: ignore[misc]
+    runtime = build_runtime(parse_network(document, load_adapters()), redis_url, settings)
+    adapter = runtime.adapters[platform]
+    for interval in ("page_interval_seconds", "poll_interval_seconds"):
+        if hasattr(adapter, interval):
+            setattr(adapter, interval, 0.2)
+    return runtime
 
-    async def person_posts_on_eitaa(text: str) -> int:
-        async with httpx.AsyncClient() as http:
-            answer = await http.post(
-                f"{sandbox.api_base('eitaa')}/_channel_post", json={"chat": "ostandari_qom_w", "text": text}
-            )
-        return int(answer.json()["message_id"])
+
+EITAA_CHANNELS = {
+    "qom-governorate": "ostandari_qom_w",
+    "qom-municipality": "shahrdari_qom_w",
+    "qom-red-crescent": "helal_qom_w",
+}
+
+
+async def test_a_post_on_an_eitaa_channel_page_reaches_bale_and_is_copied_by_partners_on_eitaa(
+    sandbox: RunningSandbox, redis_url: str, prefix: str, redis: Redis
+) -> None:
+    accounts = {
+        name: {"token": f"eitaa-token-{name}-secret", "chat_id": f"@{channel}"}
+        for name, channel in EITAA_CHANNELS.items()
+    }
+    document = source_document(sandbox, "eitaa", accounts, "copy", ("qom-governorate",))
+    runtime = quick_runtime(document, redis_url, prefix, "eitaa")
+    fake = sandbox.sandbox.fakes["eitaa"]
+
+    async def person_posts_on_eitaa(text: str) -> str:
+        return fake.person_posts("ostandari_qom_w", text)
 
     # The channel has history before Hamafza watches it: that is not taken.
     await person_posts_on_eitaa("پیام پیشین کانال")
@@ -279,51 +297,22 @@ RUBIKA_CHANNELS = {
 }
 
 
-def rubika_document(sandbox: RunningSandbox) -> dict[str, Any]:
-    return {
-        "platforms": {
-            "rubika": {"api_base": sandbox.api_base("rubika")},
-            "bale": {"api_base": sandbox.api_base("bale")},
-        },
-        "agencies": {
-            name: {
-                "name": AGENCIES[name][0],
-                "accounts": {
-                    "rubika": {"bot_token": f"RUBIKAWATCH{index}TOKEN0000000000", "chat_id": channel},
-                    "bale": {"bot_token": bot_token(AGENCIES, name), "chat_id": AGENCIES[name][2]},
-                },
-                # Two agencies watch their Rubika channels and forward each other's posts.
-                **({"ingest": {"channels": ["rubika"]}} if name != "qom-red-crescent" else {}),
-            }
-            for index, (name, channel) in enumerate(RUBIKA_CHANNELS.items())
-        },
-        "networks": {
-            "qom-pilgrims": {
-                "members": list(AGENCIES),
-                "amplify": {"rubika": "forward", "bale": "forward"},
-                "delay_seconds": [0, 0.1],
-            }
-        },
-    }
-
-
 async def test_a_rubika_channel_post_is_published_and_forwarded_with_no_loop(
     sandbox: RunningSandbox, redis_url: str, prefix: str, redis: Redis
 ) -> None:
-    network = parse_network(rubika_document(sandbox), load_adapters())
-    settings = Settings(
-        prefix=prefix, claim_idle_ms=300, scheduler_interval_seconds=0.05, channel_settle_seconds=0.3
+    accounts = {
+        name: {"bot_token": f"RUBIKAWATCH{index}TOKEN0000000000", "chat_id": channel}
+        for index, (name, channel) in enumerate(RUBIKA_CHANNELS.items())
+    }
+    # Two agencies watch their Rubika channels and forward each other's posts.
+    watchers = ("qom-governorate", "qom-municipality")
+    runtime = quick_runtime(
+        source_document(sandbox, "rubika", accounts, "forward", watchers), redis_url, prefix, "rubika"
     )
-    runtime = build_runtime(network, redis_url, settings)
-    runtime.adapters["rubika"].poll_interval_seconds = 0.2  # type: ignore[misc]
+    fake = sandbox.sandbox.fakes["rubika"]
 
     async def person_posts_on_rubika(text: str) -> str:
-        async with httpx.AsyncClient() as http:
-            answer = await http.post(
-                f"{sandbox.api_base('rubika')}/_channel_post",
-                json={"chat": RUBIKA_CHANNELS["qom-governorate"], "text": text},
-            )
-        return str(answer.json()["data"]["message_id"])
+        return fake.person_posts(RUBIKA_CHANNELS["qom-governorate"], text)
 
     await person_posts_on_rubika("پیام پیشین")  # before Hamafza watches: not taken
     async with running(runtime, SERVICES) as workers:
