@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from collections.abc import Mapping
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 from aiohttp import web
 
 Json = dict[str, Any]
+# A bot token as the Bot API accepts it in a URL: `<bot id>:<secret>`.
+TOKEN = re.compile(r"^(\d+):[A-Za-z0-9_-]+$")
 
 
 class BotApiError(Exception):

@@ -28,7 +28,6 @@ A chat is any `@username` or number. Two kinds of username stand for real-world 
 
 from __future__ import annotations
 
-import base64
 import re
 import time
 import zlib
@@ -39,14 +38,12 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
+from sandbox.bot_content import ContentMethods
 from sandbox.bot_params import (
+    TOKEN,
     BotApiError,
-    file_object,
-    file_ref,
-    int_param,
     json_param,
     media_refs,
-    photo_sizes,
     read_params,
     required,
 )
@@ -61,8 +58,8 @@ from sandbox.server import (
     register_fake,
 )
 from sandbox.telegram_page import PAGE_SIZE, channel_page, shown_value
+from sandbox.telegram_people import PeopleSide
 
-TOKEN = re.compile(r"^(\d+):[A-Za-z0-9_-]+$")
 FLOOD_WINDOW_SECONDS = 60.0
 CONTENT_KEYS = ("text", "caption", "photo", "video", "document", "media_group_id")
 
@@ -71,7 +68,7 @@ Method = Callable[[str, Mapping[str, Any]], Any]
 
 
 @register_fake
-class TelegramFake(Fake):
+class TelegramFake(ContentMethods, PeopleSide, Fake):
     platform = "telegram"
     demo: ClassVar[DemoAccounts | None] = DemoAccounts(
         accounts={
@@ -223,179 +220,6 @@ class TelegramFake(Fake):
         action = "message" if chat["type"] == "private" else "publish"
         self.record_message(bot_id, chat_ref, chat, message, action)
         return message
-
-    def answer_callback_query(self, bot_id: str, params: Mapping[str, Any]) -> bool:
-        query_id = required(
-            params,
-            "callback_query_id",
-            "Bad Request: query is too old and response timeout expired or query ID is invalid",
-        )
-        self.answers.append(
-            {"bot": bot_id, "callback_query_id": str(query_id), "text": str(params.get("text") or "")}
-        )
-        return True
-
-    def get_file(self, bot_id: str, params: Mapping[str, Any]) -> Json:
-        file_id = str(required(params, "file_id", "Bad Request: invalid file_id"))
-        stored = self.files.get(file_id)
-        if stored is None:
-            raise BotApiError(400, "Bad Request: invalid file_id")
-        return {
-            "file_id": file_id,
-            "file_unique_id": f"u{file_id}",
-            "file_size": len(stored[0]),
-            "file_path": f"photos/{file_id}.jpg",
-        }
-
-    async def file_download(self, request: web.Request) -> web.Response:
-        token = request.match_info["token"]
-        if not TOKEN.match(token):
-            return web.Response(status=404)
-        file_id = request.match_info["path"].rsplit("/", 1)[-1].removesuffix(".jpg")
-        stored = self.files.get(file_id)
-        if stored is None:
-            return web.Response(status=404)
-        return web.Response(body=stored[0], content_type=stored[1])
-
-    def _keep_file(self, data: bytes, content_type: str) -> str:
-        file_id = f"AgAC{next(self.file_ids):06d}"
-        self.files[file_id] = (data, content_type)
-        return file_id
-
-    async def channel_post(self, request: web.Request) -> web.Response:
-        """A person (not a bot) posts in a channel; its admin bots get `channel_post` updates."""
-        body = await request.json()
-        chat = self.resolve_chat(str(body["chat"]), for_sending=False)
-        admins = self.admins.setdefault(chat["id"], set())
-        admins.update(str(bot) for bot in body.get("admins", []))
-        photos = [base64.b64decode(photo) for photo in body.get("photos", [])]
-        text = str(body.get("text") or "")
-        group = str(next(self.media_groups)) if len(photos) > 1 else None
-        contents: list[Json] = [{"text": text}] if not photos else []
-        for index, data in enumerate(photos):
-            fields: Json = {"photo": photo_sizes(self._keep_file(data, "image/jpeg"))}
-            if index == 0 and text:
-                fields["caption"] = text
-            if group:
-                fields["media_group_id"] = group
-            contents.append(fields)
-        messages = []
-        for fields in contents:
-            message = self.commit("person", chat, fields, flood=False)
-            messages.append(message)
-            for admin in sorted(admins):
-                self.updates.push(admin, "channel_post", message)
-        self.record_group("person", str(body["chat"]), chat, messages, "channel")
-        return web.json_response({"ok": True, "message_ids": [m["message_id"] for m in messages]})
-
-    async def edit_channel_post(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        chat = self.resolve_chat(str(body["chat"]), for_sending=False)
-        message = self.messages.get(chat["id"], {}).get(int(body["message_id"]))
-        if message is None:
-            return web.json_response({"ok": False, "description": "no such message"}, status=404)
-        key = "caption" if "caption" in message or "photo" in message else "text"
-        message[key] = str(body["text"])
-        message["edit_date"] = int(time.time())
-        for admin in sorted(self.admins.get(chat["id"], set())):
-            self.updates.push(admin, "edited_channel_post", message)
-        return web.json_response({"ok": True})
-
-    async def press_button(self, request: web.Request) -> web.Response:
-        """A person presses an inline button under a message a bot sent them."""
-        body = await request.json()
-        chat_id, message_id = int(body["chat_id"]), int(body["message_id"])
-        message = self.messages.get(chat_id, {}).get(message_id)
-        bot_id = self.senders.get((chat_id, message_id))
-        if message is None or bot_id is None:
-            return web.json_response({"ok": False, "description": "no such message"}, status=404)
-        user_id = int(body.get("user_id", chat_id))
-        if "as_chat_id" in body:
-            # A press that claims another chat: what a forged or misrouted update looks like.
-            message = {**message, "chat": {"id": int(body["as_chat_id"]), "type": "private"}}
-        query = {
-            "id": str(next(self.presses)),
-            "from": {"id": user_id, "is_bot": False, "first_name": "Approver"},
-            "message": message,
-            "chat_instance": str(chat_id),
-            "data": str(body["data"]),
-        }
-        update = self.updates.push(bot_id, "callback_query", query)
-        return web.json_response({"ok": True, "update_id": update["update_id"], "bot": bot_id})
-
-    def send_file(self, bot_id: str, params: Mapping[str, Any], kind: str) -> Json:
-        chat_ref = required(params, "chat_id", "chat_id is empty")
-        ref = file_ref(params.get(kind), params, f"there is no {kind} in the request")
-        caption = self.checked_caption(params.get("caption"))
-        chat = self.resolve_chat(chat_ref, for_sending=True)
-        fields: Json = {kind: file_object(kind, ref)}
-        if caption:
-            fields["caption"] = caption
-        message = self.commit(bot_id, chat, fields)
-        self.record_message(bot_id, chat_ref, chat, message, "publish")
-        return message
-
-    def send_media_group(self, bot_id: str, params: Mapping[str, Any]) -> list[Json]:
-        chat_ref = required(params, "chat_id", "chat_id is empty")
-        items = json_param(params, "media", "can't parse media JSON object")
-        if not isinstance(items, list) or not 2 <= len(items) <= 10:
-            raise BotApiError(400, "Bad Request: media must include 2-10 items")
-        parts: list[Json] = []
-        for item in items:
-            kind = item.get("type") if isinstance(item, dict) else None
-            if kind not in {"photo", "video", "document"}:
-                raise BotApiError(400, "Bad Request: can't parse InputMedia: media type is invalid")
-            ref = file_ref(item.get("media"), params, "wrong file identifier/HTTP URL specified")
-            part: Json = {kind: file_object(kind, ref)}
-            if caption := self.checked_caption(item.get("caption")):
-                part["caption"] = caption
-            parts.append(part)
-        chat = self.resolve_chat(chat_ref, for_sending=True)
-        group = str(next(self.media_groups))
-        self.check_flood(chat["id"])
-        messages = [
-            self.commit(bot_id, chat, {**part, "media_group_id": group}, flood=False) for part in parts
-        ]
-        self.record_group(bot_id, chat_ref, chat, messages, "publish")
-        return messages
-
-    def forward_message(self, bot_id: str, params: Mapping[str, Any]) -> Json:
-        chat_ref = required(params, "chat_id", "chat_id is empty")
-        from_ref = required(params, "from_chat_id", "chat_id is empty")
-        message_id = int_param(params, "message_id", "message identifier is not specified")
-        source_chat, source = self.source_message(from_ref, message_id, "message to forward not found")
-        chat = self.resolve_chat(chat_ref, for_sending=True)
-        message = self.commit(bot_id, chat, self.forwarded(source_chat, source))
-        self.record_message(bot_id, chat_ref, chat, message, "forward", from_ref, message_id)
-        return message
-
-    def forward_messages(self, bot_id: str, params: Mapping[str, Any]) -> list[Json]:
-        chat_ref = required(params, "chat_id", "chat_id is empty")
-        from_ref = required(params, "from_chat_id", "chat_id is empty")
-        ids = json_param(params, "message_ids", "message identifiers are not specified")
-        if not isinstance(ids, list) or not 1 <= len(ids) <= 100 or not all(isinstance(i, int) for i in ids):
-            raise BotApiError(400, "Bad Request: message identifiers are not specified")
-        sources = [self.source_message(from_ref, i, "messages to forward not found") for i in ids]
-        chat = self.resolve_chat(chat_ref, for_sending=True)
-        self.check_flood(chat["id"])
-        messages = [self.commit(bot_id, chat, self.forwarded(*pair), flood=False) for pair in sources]
-        self.record_group(bot_id, chat_ref, chat, messages, "forward", from_ref, ids[0])
-        return [{"message_id": message["message_id"]} for message in messages]
-
-    def copy_message(self, bot_id: str, params: Mapping[str, Any]) -> Json:
-        chat_ref = required(params, "chat_id", "chat_id is empty")
-        from_ref = required(params, "from_chat_id", "chat_id is empty")
-        message_id = int_param(params, "message_id", "message identifier is not specified")
-        _, source = self.source_message(from_ref, message_id, "message to copy not found")
-        fields: Json = {
-            key: source[key] for key in ("text", "caption", "photo", "video", "document") if key in source
-        }
-        if "caption" in params and "text" not in source:
-            fields["caption"] = self.checked_caption(params.get("caption"))
-        chat = self.resolve_chat(chat_ref, for_sending=True)
-        message = self.commit(bot_id, chat, fields)
-        self.record_message(bot_id, chat_ref, chat, message, "copy", from_ref, message_id)
-        return {"message_id": message["message_id"]}
 
     def get_chat(self, bot_id: str, params: Mapping[str, Any]) -> Json:
         chat = self.resolve_chat(required(params, "chat_id", "chat_id is empty"), for_sending=False)
