@@ -311,14 +311,14 @@ async def test_a_daily_cap_holds_across_two_worker_processes_and_the_rest_waits_
     async with running(first), running(second):
         for n in range(3):
             await publish(first, redis, f"cap-{n}")
-        await wait_for(lambda: _all_own_posted(first, 3), what="the three own posts")
+        await wait_for(lambda: _all_own_posted(first, 3), timeout=60, what="the three own posts")
 
         async def capped() -> bool:
             forwards = [p for rt in (first, second) for p in posts(rt) if p[1] == "forward"]
             deferred = int(await redis.zcard(first.keys.schedule))
             return len(forwards) == 2 and deferred == 4
 
-        await wait_for(capped, what="one forward per partner today, the rest deferred")
+        await wait_for(capped, timeout=60, what="one forward per partner today, the rest deferred")
     forwards = [p for rt in (first, second) for p in posts(rt) if p[1] == "forward"]
     assert sorted(forwards) == [("khz-ports", "forward"), ("khz-rail", "forward")]
     tomorrow = next_tehran_day(datetime.now(UTC))
