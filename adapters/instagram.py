@@ -22,27 +22,19 @@ followers. instaloader never sleeps here: its rate controller raises instead of 
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import json
-import threading
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import aiohttp
-import requests
-import requests.adapters
-from instaloader import Instaloader, Post, Profile
-from instaloader.exceptions import InstaloaderException, QueryReturnedNotFoundException
-from instaloader.instaloadercontext import RateController
+from instaloader import Instaloader, Profile
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters import register
 from adapters.base import (
     Adapter,
     AmbiguousError,
-    AuthError,
     ContentError,
     DeliveryError,
     Engagement,
@@ -53,18 +45,14 @@ from adapters.base import (
     RateLimitedError,
     RetryableError,
 )
+from adapters.instagram_errors import QUOTA_RECHECK, translate
+from adapters.instagram_web import new_loader, post_engagement, read_public_web
 from schemas import Action, Delivery, Item
 
 GRAPH_HOST = "https://graph.facebook.com"
 GRAPH_VERSION = "v23.0"
-WEB_HOSTS = ("https://www.instagram.com/", "https://i.instagram.com/")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v")
 RECENT_MEDIA = 50
-QUOTA_RECHECK = timedelta(hours=1)  # the quota is a moving 24 h window with no reset time given
-DEFAULT_RATE_WINDOW = timedelta(minutes=15)
-# Graph error codes: throttling (app, user, page, Instagram account) and the publishing limit.
-THROTTLED = {4, 17, 32, 613, 80002}
-AUTH_CODES = {10, 102, 190, 200}
 
 
 class InstagramCredentials(BaseModel):
@@ -81,63 +69,7 @@ class InstagramCredentials(BaseModel):
     )
 
 
-# --- pointing instaloader at a fake --------------------------------------------------------------
-
-_WEB_BASE: contextvars.ContextVar[str | None] = contextvars.ContextVar("instagram_web_base", default=None)
-_PATCH_LOCK = threading.Lock()
-_PATCHED: list[bool] = []  # one True once `HTTPAdapter.send` is wrapped
-
-
-def _redirect_instaloader_hosts() -> None:
-    """Move instaloader's requests to `_WEB_BASE`, when set in the calling context, and only then.
-
-    instaloader builds `https://www.instagram.com/…` itself and makes fresh `requests` sessions
-    (which do not keep mounted transport adapters), so the redirect wraps `HTTPAdapter.send` once per
-    process. It acts only inside a context that set `_WEB_BASE` (`asyncio.to_thread` carries it), so
-    every other use of `requests` is untouched. The request is copied before its URL changes, so the
-    cookies it brings back stay filed under instagram.com.
-    """
-    with _PATCH_LOCK:
-        if _PATCHED:
-            return
-        original = requests.adapters.HTTPAdapter.send
-
-        def send(
-            self: requests.adapters.HTTPAdapter, request: requests.PreparedRequest, *args: Any, **kwargs: Any
-        ) -> Any:
-            base = _WEB_BASE.get()
-            url = request.url or ""
-            if base is not None and url.startswith(WEB_HOSTS):
-                moved = request.copy()
-                moved.url = f"{base}/{url.removeprefix('https://')}"
-                return original(self, moved, *args, **kwargs)
-            return original(self, request, *args, **kwargs)
-
-        requests.adapters.HTTPAdapter.send = send  # type: ignore[method-assign]
-        _PATCHED.append(True)
-
-
-class _WouldWait(InstaloaderException):
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"instagram's public web is throttling reads; try again in {seconds:.0f} s")
-        self.seconds = seconds
-
-
-class _NoWaitRateController(RateController):
-    """instaloader's rate controller, raising where it would sleep (up to 11 minutes after a 429)."""
-
-    def sleep(self, secs: float) -> None:
-        if secs > 0:
-            raise _WouldWait(secs)
-
-
 # --- the adapter ---------------------------------------------------------------------------------
-
-
-class _GraphError(Exception):
-    def __init__(self, status: int, error: dict[str, Any], headers: Any) -> None:
-        super().__init__(str(error.get("message", "")))
-        self.status, self.error, self.headers = status, error, headers
 
 
 @register
@@ -227,7 +159,7 @@ class InstagramAdapter(Adapter[InstagramCredentials]):
                 except PermanentError:
                     continue
                 shortcode = self._shortcodes[media_id] = str(node["shortcode"])
-            engagement = await self._web(lambda loader, code=shortcode: _post_engagement(loader, code))
+            engagement = await self._web(lambda loader, code=shortcode: post_engagement(loader, code))
             if engagement is not None:
                 found[media_id] = engagement
         return found
@@ -366,35 +298,12 @@ class InstagramAdapter(Adapter[InstagramCredentials]):
             )
         raise failure
 
-    def _instaloader(self) -> Instaloader:
-        if self._loader is None:
-            self._loader = Instaloader(
-                sleep=False,
-                quiet=True,
-                max_connection_attempts=1,
-                request_timeout=self.timeout_seconds,
-                rate_controller=_NoWaitRateController,
-            )
-        return self._loader
-
     async def _web(self, read: Any) -> Any:
-        """Runs an instaloader read in a thread, moved onto the sandbox when `api_base` is not Meta's."""
-        loader = self._instaloader()
-        token = None
-        if self.api_base != GRAPH_HOST:
-            _redirect_instaloader_hosts()
-            token = _WEB_BASE.set(self.api_base)
-        try:
-            return await asyncio.to_thread(read, loader)
-        except _WouldWait as error:
-            raise RetryableError(str(error)) from None
-        except QueryReturnedNotFoundException:
-            return None
-        except InstaloaderException as error:
-            raise RetryableError(f"reading Instagram's public web failed ({type(error).__name__})") from None
-        finally:
-            if token is not None:
-                _WEB_BASE.reset(token)
+        """An instaloader read in a thread, moved onto the sandbox when `api_base` is not Meta's."""
+        if self._loader is None:
+            self._loader = new_loader(self.timeout_seconds)
+        web_base = self.api_base if self.api_base != GRAPH_HOST else None
+        return await read_public_web(self._loader, web_base, read)
 
 
 def _media_fields(url: str, carousel_item: bool) -> dict[str, str]:
@@ -407,47 +316,3 @@ def _media_fields(url: str, carousel_item: bool) -> dict[str, str]:
     if carousel_item:
         fields["is_carousel_item"] = "true"
     return fields
-
-
-def _post_engagement(loader: Instaloader, shortcode: str) -> Engagement:
-    post = Post.from_shortcode(loader.context, shortcode)
-    views = post.video_view_count if post.is_video else None
-    return Engagement(likes=int(post.likes), replies=int(post.comments), views=int(views) if views else None)
-
-
-def translate(status: int, error: dict[str, Any], headers: Any, write: bool) -> DeliveryError:
-    """The typed error for a Graph API error envelope; it quotes Meta's message, never the token."""
-    code = error.get("code")
-    subcode = error.get("error_subcode")
-    message = str(error.get("error_user_msg") or error.get("message") or f"HTTP {status}")
-    said = f"instagram answered {status} (code {code}{f'/{subcode}' if subcode else ''}): {message}"
-    if code in THROTTLED or status == 429 or (code == 9 and subcode == 2207042):
-        return RateLimitedError(said, reset_at=_regain_access(headers, code == 9))
-    if code in AUTH_CODES or status in {401, 403}:
-        return AuthError(f"{said} (renew the long-lived token; it needs instagram_content_publish)")
-    if status >= 500 or error.get("is_transient") or code in {1, 2}:
-        return RetryableError(said)
-    if status == 200:
-        return AmbiguousError(said) if write else RetryableError(said)
-    return PermanentError(said)
-
-
-def _regain_access(headers: Any, quota: bool) -> datetime:
-    now = datetime.now(UTC)
-    if quota:
-        return now + QUOTA_RECHECK
-    minutes: list[float] = []
-    for name in ("X-Business-Use-Case-Usage", "X-App-Usage"):
-        raw = headers.get(name) if headers is not None else None
-        if not raw:
-            continue
-        try:
-            usage = json.loads(raw)
-        except ValueError:
-            continue
-        for entries in usage.values() if isinstance(usage, dict) else []:
-            for entry in entries if isinstance(entries, list) else []:
-                value = entry.get("estimated_time_to_regain_access") if isinstance(entry, dict) else None
-                if isinstance(value, int | float):
-                    minutes.append(float(value))
-    return now + (timedelta(minutes=max(minutes)) if minutes and max(minutes) > 0 else DEFAULT_RATE_WINDOW)
