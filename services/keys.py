@@ -105,6 +105,11 @@ class Keys:
         """Sorted set of item ids by first-seen time, for status and reports."""
         return f"{self.prefix}:items:index"
 
+    @property
+    def report_notes(self) -> str:
+        """Hash: the council's outcome note per campaign (JSON {text, at}), shown in the report."""
+        return f"{self.prefix}:report:notes"
+
     # --- approvals (services/governance) ---------------------------------------------------------
 
     def approval(self, approval_id: str) -> str:

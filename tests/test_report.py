@@ -198,10 +198,12 @@ async def test_filters_formats_and_dates(published: None, redis: Redis, prefix: 
     assert parse_day("2025-03-21") == date(2025, 3, 21)
 
     report = await build_report(redis, keys, agency_names=NAMES, platform_titles=platform_titles("fa"))
-    rows = list(csv.DictReader(io.StringIO(to_csv(report))))
+    text = to_csv(report)
+    assert text.startswith("\ufeff")  # Excel reads UTF-8 Persian only after a BOM
+    rows = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
     assert {row["agency"] for row in rows} == set(AGENCIES)
     assert sum(int(row["impressions"]) for row in rows) == report.totals.engagement.impressions
-    matrix_rows = list(csv.reader(io.StringIO(to_csv(report, "matrix"))))
+    matrix_rows = list(csv.reader(io.StringIO(to_csv(report, "matrix").removeprefix("\ufeff"))))
     assert matrix_rows[0][1:] == report.matrix.agencies
 
     console = Console(record=True, width=200)

@@ -6,7 +6,7 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -26,6 +26,9 @@ from services.config import ConfigError, load_network
 from services.keys import Keys
 from services.logs import configure
 from services.ops.embedded_redis import DEFAULT_URL
+
+if TYPE_CHECKING:
+    from services.reach.report import Report
 
 reach_app = typer.Typer(no_args_is_help=True, help="Reach snapshots: post metrics and account audiences.")
 app.add_typer(reach_app, name="reach")
@@ -62,15 +65,23 @@ def reach_poll(
     sys.stdout.write(json.dumps({"snapshots": asyncio.run(poll())}) + "\n")
 
 
-@app.command()
+report_app = typer.Typer(
+    invoke_without_command=True,
+    help="The synergy report (`hamafza report --format html`), and the council's notes on campaigns.",
+)
+app.add_typer(report_app, name="report")
+
+
+@report_app.callback(invoke_without_command=True)
 def report(
+    ctx: typer.Context,
     campaign: Annotated[str | None, typer.Option(help="Only this campaign.")] = None,
     since: Annotated[
         str | None, typer.Option(help="From this day: 1404-01-05 (Jalali) or 2025-03-25.")
     ] = None,
     until: Annotated[str | None, typer.Option(help="Up to this day, inclusive.")] = None,
     agency: Annotated[str | None, typer.Option(help="Only this agency and what involves it.")] = None,
-    output_format: Annotated[str, typer.Option("--format", help="table, json, csv or html.")] = "table",
+    output_format: Annotated[str, typer.Option("--format", help="table, json, csv, html or pdf.")] = "table",
     lang: Annotated[str, typer.Option(help="fa or en.")] = "fa",
     calendar: Annotated[str, typer.Option(help="jalali or gregorian.")] = "jalali",
     csv_table: Annotated[
@@ -85,12 +96,14 @@ def report(
     """The synergy report: who published, who amplified whom, and what reach it got."""
     from services.reach import report as reporting
 
+    if ctx.invoked_subcommand is not None:
+        return
     if (
         output_format not in reporting.FORMATS
         or lang not in reporting.LABELS
         or calendar not in reporting.CALENDARS
     ):
-        errors.print("[red]--format table|json|csv|html, --lang fa|en, --calendar jalali|gregorian[/red]")
+        errors.print("[red]--format table|json|csv|html|pdf, --lang fa|en, --calendar jalali|gregorian[/red]")
         raise typer.Exit(2)
     try:
         filters = reporting.Filters(
@@ -121,21 +134,64 @@ def report(
         finally:
             await redis.aclose()
 
-    document = asyncio.run(build())
+    _emit(asyncio.run(build()), output_format, lang, calendar, csv_table, output)
+
+
+def _emit(
+    document: Report, output_format: str, lang: str, calendar: str, csv_table: str, output: Path | None
+) -> None:
+    """Write the report in its format, to `output` or standard output."""
+    from services.reach import report as reporting
+    from services.reach.report.html import render_html
+
     if output_format == "table":
         target = Console(file=output.open("w", encoding="utf-8"), width=160) if output else console
         reporting.print_table(document, target, lang, calendar)
         return
-    if output_format == "json":
-        text = reporting.to_json(document)
-    elif output_format == "csv":
-        text = reporting.to_csv(document, csv_table)
-    else:
-        from services.reach.report.html import render_html
+    try:
+        if output_format == "pdf":
+            from services.reach.report.pdf import html_to_pdf
 
-        text = render_html(document, lang, calendar)
+            data = html_to_pdf(render_html(document, lang, calendar))
+        elif output_format == "json":
+            data = reporting.to_json(document).encode()
+        elif output_format == "csv":
+            data = reporting.to_csv(document, csv_table).encode()
+        else:
+            data = render_html(document, lang, calendar).encode()
+    except reporting.ReportError as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
     if output is None:
-        sys.stdout.write(text)
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
     else:
-        output.write_text(text, encoding="utf-8")
+        output.write_bytes(data)
         errors.print(f"wrote {output}")
+
+
+@report_app.command("note")
+def report_note(
+    campaign: Annotated[str, typer.Argument(help="The campaign, as items name it.")],
+    text: Annotated[str, typer.Argument(help="The council's note on its outcome (Persian).")],
+    redis_url: RedisOption = DEFAULT_URL,
+    prefix: PrefixOption = "hamafza",
+) -> None:
+    """Write the council's note on a campaign's outcome; the report shows it (a later note replaces it)."""
+    from datetime import UTC, datetime
+
+    from services.reach.report.read import write_note
+
+    if not campaign.strip() or not text.strip():
+        errors.print('[red]give a campaign and a note: hamafza report note CAMPAIGN "…"[/red]')
+        raise typer.Exit(2)
+
+    async def write() -> None:
+        redis = Redis.from_url(redis_url)
+        try:
+            await write_note(redis, Keys(prefix), campaign.strip(), text.strip(), datetime.now(UTC))
+        finally:
+            await redis.aclose()
+
+    asyncio.run(write())
+    console.print(json.dumps({"campaign": campaign.strip(), "note": text.strip()}, ensure_ascii=False))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from services.reach.report import Filters, Rows, compute
-from services.reach.report.model import FailureRow, ItemRow, PostRow, Snapshot
+from services.reach.report.model import ApprovalRow, FailureRow, ItemRow, Note, PostRow, Snapshot
 
 NAMES = {"roads": "راه و شهرسازی"}  # from the network file: an agency with no items still gets a row
 NOON = datetime(2025, 3, 21, 8, 30, tzinfo=UTC)  # 12:00 in Tehran, 1 Farvardin 1404
@@ -84,26 +84,33 @@ CASES: list[tuple[str, Rows, Filters, dict[str, Any]]] = [
             "totals.measured_posts": 2,
             "totals.unmeasured_posts": 3,
             "totals.isolation": 0.0,
-            "matrix.agencies": ["ports", "rail", "roads"],
-            "matrix.counts": [[0, 0, 1], [0, 0, 2], [0, 0, 0]],
-            "agencies.2.agency": "roads",
-            "agencies.2.own_posts": {"telegram": 1, "x": 1},
-            "agencies.2.own_posts_total": 2,
-            "agencies.2.own_potential_reach": 1200,
-            "agencies.2.amplifications_received": {
+            # ranked, not alphabetical: the most amplified first, then the most amplifying
+            "matrix.agencies": ["roads", "rail", "ports"],
+            "matrix.counts": [[0, 0, 0], [2, 0, 0], [1, 0, 0]],
+            "agencies.0.agency": "roads",
+            "agencies.0.own_posts": {"telegram": 1, "x": 1},
+            "agencies.0.own_posts_total": 2,
+            "agencies.0.own_potential_reach": 1200,
+            "agencies.0.amplifications_received": {
                 "count": 3,
                 "by": {"ports": 1, "rail": 2},
                 "potential_reach": 1050,
             },
-            "agencies.2.potential_reach": 2250,
-            "agencies.2.engagement.impressions": 500,
+            "agencies.0.potential_reach": 2250,
+            "agencies.0.engagement.impressions": 500,
             "agencies.1.amplifications_given": {"count": 2, "to": {"roads": 2}, "potential_reach": 750},
-            "agencies.0.engagement.impressions": 40,  # a quote is the quoting agency's post
-            "platforms.1.platform": "x",
-            "platforms.1.accounts": 3,
-            "platforms.1.own_posts": 1,
-            "platforms.1.amplifications": 2,
-            "platforms.0.potential_reach": 250,
+            "agencies.2.engagement.impressions": 40,  # a quote is the quoting agency's post
+            "platforms.0.platform": "x",  # the busiest platform first
+            "platforms.0.accounts": 3,
+            "platforms.0.own_posts": 1,
+            "platforms.0.amplifications": 2,
+            "platforms.1.potential_reach": 250,
+            # engagement per platform, never summed under one platform
+            "agencies.0.engagement_by_platform": {
+                "x": {"impressions": 500, "likes": 20, "reposts": 0, "replies": 0, "quotes": 0}
+            },
+            "rankings.most_amplified.0.agency": "roads",
+            "rankings.most_amplifying.0": {"agency": "rail", "name": "rail", "value": 2},
             "top_items.0.amplified_by": ["ports", "rail"],
             "top_items.0.amplifications": 3,
             "top_items.0.platforms": ["telegram", "x"],
@@ -113,7 +120,7 @@ CASES: list[tuple[str, Rows, Filters, dict[str, Any]]] = [
         "a partner publishing another agency's item is an amplification, not an own post",
         Rows(items=(item("c1", "roads", post("c1", "rail", "x", "publish", "roads")),)),
         Filters(),
-        {"totals.own_posts": 0, "totals.amplifications": 1, "matrix.counts": [[0, 1], [0, 0]]},
+        {"totals.own_posts": 0, "totals.amplifications": 1, "matrix.counts": [[0, 0], [1, 0]]},
     ),
     (
         "a dead delivery is charged to the agency that was to post it",
@@ -140,7 +147,7 @@ CASES: list[tuple[str, Rows, Filters, dict[str, Any]]] = [
             "agencies.#": 1,
             "agencies.0.agency": "rail",
             "agencies.0.amplifications_given.count": 2,
-            "matrix.agencies": ["ports", "rail", "roads"],  # everyone in a pair it shows
+            "matrix.agencies": ["roads", "rail", "ports"],  # everyone in a pair it shows
         },
     ),
     (
@@ -216,17 +223,19 @@ def test_calendar_writes_days_and_filters() -> None:
 def test_the_json_keys_are_those_of_docs_report_md() -> None:
     document = compute(AMPLIFIED, generated_at=NOON).to_dict()
     assert list(document) == [
-        "schema", "generated_at", "calendar", "filters", "totals", "agencies", "matrix", "platforms", "top_items"
+        "schema", "generated_at", "calendar", "filters", "totals", "agencies", "matrix", "platforms", "top_items",
+        "responsiveness", "trends", "campaigns", "rankings", "outcomes",
     ]  # fmt: skip
     assert document["schema"] == "hamafza.report/1"
     assert set(document["totals"]) == {
         "items", "own_posts", "amplifications", "failed", "impressions", "likes", "reposts", "replies", "quotes",
         "potential_reach", "amplification_reach", "isolated_items", "isolation", "measured_posts", "unmeasured_posts",
+        "failed_items",
     }  # fmt: skip
     assert set(document["agencies"][0]) == {
         "agency", "name", "items", "own_posts", "own_posts_total", "amplifications_received",
         "amplifications_given", "engagement", "own_potential_reach", "potential_reach", "isolated_items",
-        "isolation", "failed",
+        "isolation", "failed", "failed_items", "engagement_by_platform", "first_amplification_seconds",
     }  # fmt: skip
     assert set(document["platforms"][0]) == {
         "platform", "title", "accounts", "own_posts", "amplifications", "impressions", "likes", "reposts",
@@ -237,3 +246,126 @@ def test_the_json_keys_are_those_of_docs_report_md() -> None:
         "own_posts", "amplifications", "amplified_by", "potential_reach", "impressions", "likes", "reposts",
         "replies", "quotes",
     }  # fmt: skip
+    assert set(document["responsiveness"]) == {
+        "first_amplification_seconds", "median_amplification_seconds", "amplified_items", "approvals_granted",
+        "approvals_declined", "approvals_expired", "approvals_awaiting", "intents_requested",
+    }  # fmt: skip
+    assert set(document["trends"]) == {"month", "week"}
+
+
+def timed(item_id: str, agency: str, origin: str, seconds: float, platform: str = "x") -> PostRow:
+    return PostRow(
+        f"{item_id}/{agency}/{platform}/repost",
+        agency,
+        origin,
+        platform,
+        "repost",
+        at=NOON + timedelta(seconds=seconds),
+    )
+
+
+def test_an_item_posted_nowhere_is_failed_not_isolated() -> None:
+    # The case: an agency whose only item failed showed «جزیره‌ای بودن ۱۰۰٪».
+    rows = Rows(
+        items=(
+            item("f1", "water", failures=(FailureRow("f1/water/x/publish", "water"),)),
+            item("p1", "roads", post("p1", "roads")),
+        )
+    )
+    report = compute(rows, generated_at=NOON)
+    water = next(a for a in report.agencies if a.agency == "water")
+    assert (water.items, water.failed_items, water.isolated_items, water.isolation) == (1, 1, 0, None)
+    assert report.totals.failed_items == 1 and report.totals.isolated_items == 1
+    assert report.totals.isolation == 1.0  # the one posted item nobody amplified
+
+
+def test_views_stay_with_their_platform() -> None:
+    # An agency with no X account: its Instagram likes never appear under X.
+    own_ig, own_x = post("i1", "culture", "instagram"), post("x1", "roads", "x")
+    rows = Rows(
+        items=(item("i1", "culture", own_ig), item("x1", "roads", own_x)),
+        snapshots={own_ig.delivery_id: measured(5000, 800, 950), own_x.delivery_id: measured(100, 60, 3)},
+    )
+    by_agency = {a.agency: a.to_dict() for a in compute(rows, generated_at=NOON).agencies}
+    assert by_agency["culture"]["engagement_by_platform"] == {
+        "instagram": {"impressions": 800, "likes": 950, "reposts": 0, "replies": 0, "quotes": 0}
+    }
+    assert set(by_agency["roads"]["engagement_by_platform"]) == {"x"}
+
+
+def test_time_to_amplification_and_approvals() -> None:
+    # r1: amplified after 60 s and 600 s; r2: after 120 s; r3: never. First delays 60, 120 → median 90.
+    rows = Rows(
+        items=(
+            item(
+                "r1",
+                "roads",
+                post("r1", "roads"),
+                timed("r1", "rail", "roads", 600),
+                timed("r1", "ports", "roads", 60),
+            ),
+            item("r2", "roads", post("r2", "roads"), timed("r2", "rail", "roads", 120)),
+            item("r3", "rail", post("r3", "rail")),
+        ),
+        approvals=(
+            ApprovalRow("r1.rail", "r1", "rail", "roads", "approved"),
+            ApprovalRow("r1.ports", "r1", "ports", "roads", "approved"),
+            ApprovalRow("r2.ports", "r2", "ports", "roads", "declined"),
+            ApprovalRow("r3.roads", "r3", "roads", "rail", "expired"),
+            ApprovalRow("r3.ports", "r3", "ports", "rail", "awaiting_approval"),
+            ApprovalRow("r3/ports/x/intent", "r3", "ports", "rail", "requested", kind="intent"),
+            ApprovalRow("z.rail", "z", "rail", "water", "approved"),  # an item not selected
+        ),
+    )
+    document = compute(rows, generated_at=NOON).to_dict()
+    assert document["responsiveness"] == {
+        "first_amplification_seconds": 90.0,
+        "median_amplification_seconds": 120.0,  # of 60, 120, 600
+        "amplified_items": 2,
+        "approvals_granted": 2,
+        "approvals_declined": 1,
+        "approvals_expired": 1,
+        "approvals_awaiting": 1,
+        "intents_requested": 1,
+    }
+    by_agency = {a["agency"]: a for a in document["agencies"]}
+    assert by_agency["roads"]["first_amplification_seconds"] == 90.0
+    assert by_agency["rail"]["first_amplification_seconds"] is None  # its item was never amplified
+
+
+def test_trends_by_jalali_month_and_week_campaigns_and_notes() -> None:
+    # 1404-01-01 was a Friday: its week began on Saturday 1403-12-25; 1404-01-02 (Saturday) starts the next.
+    friday, saturday = NOON, NOON + timedelta(days=1)
+    rows = Rows(
+        items=(
+            item("a", "roads", post("a", "roads"), timed("a", "rail", "roads", 30), campaign="nowruz"),
+            item("b", "roads", post("b", "roads"), campaign="nowruz", received=saturday),
+            item(
+                "c",
+                "rail",
+                post("c", "rail"),
+                campaign="water",
+                received=datetime(2025, 3, 19, 8, tzinfo=UTC),
+            ),
+        ),
+        notes={
+            "nowruz": Note("nowruz", "سفرهای نوروزی بی‌حادثه‌تر از پارسال", friday),
+            "other": Note("other", "not in this report", friday),
+        },
+    )
+    document = compute(rows, generated_at=NOON).to_dict()
+    months = {p["period"]: p["items"] for p in document["trends"]["month"]}
+    weeks = {p["period"]: p["items"] for p in document["trends"]["week"]}
+    assert months == {"1403-12": 1, "1404-01": 2}
+    assert weeks == {"1403-12-25": 2, "1404-01-02": 1}
+    nowruz, water = document["campaigns"]
+    assert (nowruz["campaign"], nowruz["items"], nowruz["amplifications"], nowruz["isolation"]) == (
+        "nowruz",
+        2,
+        1,
+        0.5,
+    )
+    assert nowruz["first_amplification_seconds"] == 30.0 and nowruz["note"].startswith("سفرهای")
+    assert water["campaign"] == "water" and water["note"] is None
+    assert [o["campaign"] for o in document["outcomes"]] == ["nowruz"]
+    assert [r["agency"] for r in document["rankings"]["least_isolated"]] == ["roads", "rail"]

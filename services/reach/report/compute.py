@@ -3,7 +3,8 @@
 Definitions (docs/report.md): an *own post* is a posted `publish` of the item's own agency, every other
 posted delivery an *amplification* by a partner; a post's *potential reach* is the audience of the
 account that posted it (its latest snapshot's, else the account's latest known audience); engagement
-sums each post's latest snapshot; an item nobody amplified is *isolated*.
+sums each post's latest snapshot; a posted item nobody amplified is *isolated*, an item posted
+nowhere (every delivery failed) is *failed*, counted apart.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from services.reach.report import cycle
+from services.reach.report.cycle import Cycle, ItemFacts, median_or_none
 from services.reach.report.days import TEHRAN, iso_day
 from services.reach.report.model import (
     AgencyRow,
@@ -50,8 +53,28 @@ def compute(
     for item in chosen:
         tally.add(item)
     everyone = list(tally.agencies.values())
-    platforms = [tally.platforms[name] for name in sorted(tally.platforms)]
+    for row in everyone:
+        row.first_amplification_seconds = median_or_none(
+            d for f in tally.facts if f.agency == row.agency and (d := f.first_delay) is not None
+        )
+    platforms = sorted(
+        tally.platforms.values(), key=lambda p: (-(p.own_posts + p.amplifications), p.platform)
+    )
     tally.items.sort(key=lambda i: (-i.potential_reach, -i.engagement.impressions, i.item_id))
+    agencies = sorted(
+        (
+            tally.agency(agency)
+            for agency in set(tally.agencies) | set(names)
+            if filters.agency is None or agency == filters.agency
+        ),
+        key=_rank,
+    )
+    chosen_ids = {item.item_id for item in chosen}
+    months, weeks = cycle.trends(tally.facts)
+    campaign_names = {item.campaign for item in chosen if item.campaign} | (
+        {filters.campaign} if filters.campaign else set()
+    )
+    notes = {name: note for name, note in rows.notes.items() if name in campaign_names}
     return Report(
         generated_at=generated_at or datetime.now(UTC),
         calendar=calendar,
@@ -72,15 +95,47 @@ def compute(
             isolated_items=sum(a.isolated_items for a in everyone),
             measured_posts=tally.measured,
             unmeasured_posts=tally.unmeasured,
+            failed_items=sum(a.failed_items for a in everyone),
         ),
-        agencies=[
-            tally.agency(agency)
-            for agency in sorted(set(tally.agencies) | set(names))
-            if filters.agency is None or agency == filters.agency
-        ],
-        matrix=tally.matrix(filters.agency),
+        agencies=agencies,
+        matrix=tally.matrix(filters.agency, [a.agency for a in sorted(tally.agencies.values(), key=_rank)]),
         platforms=platforms,
         top_items=tally.items[:top],
+        cycle=Cycle(
+            responsiveness=cycle.responsiveness(
+                tally.facts,
+                ((a.kind, a.state) for a in rows.approvals if a.item_id in chosen_ids),
+            ),
+            months=months,
+            weeks=weeks,
+            campaigns=cycle.campaigns(tally.facts, {k: n.text for k, n in notes.items()}),
+            rankings=cycle.rankings(
+                [
+                    (
+                        a.agency,
+                        a.name,
+                        a.amplifications_received.count,
+                        a.amplifications_given.count,
+                        a.isolation,
+                    )
+                    for a in agencies
+                ]
+            ),
+            outcomes=[
+                {"campaign": n.campaign, "text": n.text, "at": n.at.isoformat()}
+                for n in sorted(notes.values(), key=lambda n: n.campaign)
+            ],
+        ),
+    )
+
+
+def _rank(row: AgencyRow) -> tuple[int, int, int, str]:
+    """Ranked, not alphabetical: most amplified first, then most amplifying, then furthest reach."""
+    return (
+        -row.amplifications_received.count,
+        -row.amplifications_given.count,
+        -row.potential_reach,
+        row.agency,
     )
 
 
@@ -109,6 +164,8 @@ class _Tally:
     platforms: dict[str, PlatformRow] = field(default_factory=dict)
     pairs: Counter[tuple[str, str]] = field(default_factory=Counter)  # (amplifier, origin) → count
     items: list[ItemSummary] = field(default_factory=list)
+    facts: list[ItemFacts] = field(default_factory=list)
+    delays: list[float] = field(default_factory=list)  # the current item's amplification delays
     measured: int = 0
     unmeasured: int = 0
 
@@ -147,13 +204,27 @@ class _Tally:
             potential_reach=0,
             engagement=Engagement(),
         )
+        self.delays = []
         for post in item.posts:
             self._post(post, summary)
+            if not post.own and post.at is not None and item.received is not None:
+                self.delays.append(max(0.0, (post.at - item.received).total_seconds()))
         summary.platforms.sort()
         for failure in item.failures:
             self.agency(failure.agency).failed += 1
-        if not summary.amplified_by:
-            origin.isolated_items += 1
+        facts = ItemFacts(
+            agency=item.agency,
+            campaign=item.campaign,
+            received=item.received,
+            own_posts=summary.own_posts,
+            amplifications=summary.amplifications,
+            potential_reach=summary.potential_reach,
+            delays=tuple(sorted(self.delays)),
+            failed_item=not item.posts,
+        )
+        origin.failed_items += facts.failed_item
+        origin.isolated_items += facts.isolated
+        self.facts.append(facts)
         self.items.append(summary)
 
     def _post(self, post: PostRow, summary: ItemSummary) -> None:
@@ -167,7 +238,8 @@ class _Tally:
             self.unmeasured += 1
         else:
             self.measured += 1
-            for engagement in (who.engagement, summary.engagement, platform.engagement):
+            by_platform = who.engagement_by_platform.setdefault(post.platform, Engagement())
+            for engagement in (who.engagement, summary.engagement, platform.engagement, by_platform):
                 engagement.add(snapshot)
         if post.own:
             who.own_posts[post.platform] = who.own_posts.get(post.platform, 0) + 1
@@ -183,11 +255,12 @@ class _Tally:
         self.pairs[(post.agency, post.origin_agency)] += 1
         summary.amplified_by[post.agency] = summary.amplified_by.get(post.agency, 0) + 1
 
-    def matrix(self, only: str | None) -> Matrix:
+    def matrix(self, only: str | None, ranked: list[str]) -> Matrix:
         if only is None:
-            order = sorted(set(self.agencies) | set(self.names))
+            wanted = set(self.agencies) | set(self.names)
         else:
-            order = sorted({agency for pair in self.pairs for agency in pair} | {only})
+            wanted = {agency for pair in self.pairs for agency in pair} | {only}
+        order = [a for a in ranked if a in wanted] + sorted(wanted - set(ranked))
         return Matrix(
             agencies=order,
             names={agency: self.names.get(agency, agency) for agency in order},

@@ -43,10 +43,10 @@ LABELS: dict[str, dict[str, str]] = {
         "amp_given": "بازنشر انجام‌شده",
         "amp_reach": "دسترسی افزوده با بازنشر",
         "own_reach": "دسترسی بالقوه خودی",
-        "potential_reach": "دسترسی بالقوه",
-        "impressions": "نمایش",
+        "potential_reach": "سقف دسترسی بالقوه",
+        "impressions": "بازدید",
         "likes": "پسند",
-        "reposts": "بازتوییت",
+        "reposts": "بازنشر مخاطبان",
         "replies": "پاسخ",
         "quotes": "نقل‌قول",
         "isolation": "جزیره‌ای بودن",
@@ -68,7 +68,7 @@ LABELS: dict[str, dict[str, str]] = {
         "by": "از سوی",
         "chart_reach": "دسترسی بالقوه هر دستگاه: خودی و افزوده با بازنشر همکاران",
         "chart_amp": "بازنشر داده و گرفته",
-        "chart_impressions": "تعامل (نمایش، پسند، بازنشر)",
+        "chart_impressions": "بازدید به تفکیک سکو",
         "chart_platforms": "انتشار و بازنشر به تفکیک سکو",
         "measured": "پست‌های سنجیده",
         "unmeasured": "پست‌های هنوز سنجیده‌نشده",
@@ -76,6 +76,69 @@ LABELS: dict[str, dict[str, str]] = {
             "دسترسی بالقوه = جمع دنبال‌کنندگان یا اعضای حساب‌ها به ازای هر پست؛ "
             "تعامل = آخرین سنجش هر پست، در سکوهایی که خواندن آن را ممکن می‌کنند."
         ),
+        "failed_items": "مطالب ناموفق",
+        "first_amp": "میانه زمان تا نخستین بازنشر",
+        "median_amp": "میانه زمان بازنشر",
+        "amplified_items": "مطالب بازنشرشده",
+        "approvals_granted": "تأیید شده",
+        "approvals_declined": "رد شده",
+        "approvals_expired": "منقضی شده",
+        "approvals_awaiting": "در انتظار تأیید",
+        "intents_requested": "درخواست بازنشر دستی",
+        "outputs": "۱. خروجی‌ها: آنچه منتشر و بازنشر شد",
+        "outtakes": "۲. دریافت مخاطب: بازدید و تعامل به تفکیک سکو",
+        "responsiveness": "۳. پاسخ‌گویی شبکه",
+        "isolation_section": "۴. جزیره‌ای بودن",
+        "trends": "۵. روند در زمان",
+        "campaigns": "۶. مقایسه پویش‌ها",
+        "rankings": "۷. رتبه‌بندی دستگاه‌ها",
+        "outcomes": "۸. پیامدها: یادداشت شورا",
+        "month": "ماه",
+        "week": "هفته (از شنبه)",
+        "most_amplified": "بیشترین بازنشر دریافتی",
+        "most_amplifying": "بیشترین بازنشر برای همکاران",
+        "least_isolated": "کمترین جزیره‌ای بودن",
+        "chart_views": "بازدید هر دستگاه به تفکیک سکو",
+        "engagement_by_platform": "تعامل به تفکیک دستگاه و سکو",
+        "note": "یادداشت",
+        "no_notes": 'شورا هنوز برای این پویش‌ها یادداشتی ننوشته است: hamafza report note <پویش> "…"',
+        "nothing": "در این بازه داده‌ای نیست.",
+        "explain_items": "مطلب: هر خبری که دستگاه یک بار برای همه سکوها فرستاد.",
+        "explain_own_posts": "انتشار مستقیم: پست خود دستگاه از مطلبش در هر سکو.",
+        "explain_amplifications": "بازنشر: پست یک دستگاه همکار از مطلب دستگاه دیگر (هم‌رسانی، نقل، رونوشت).",
+        "explain_potential_reach": (
+            "دسترسی بالقوه سقف است، نه شمار خوانندگان: جمع دنبال‌کنندگان یا اعضای حسابی که هر پست را منتشر کرد."
+        ),
+        "explain_amp_reach": "دسترسی افزوده با بازنشر: سقف مخاطبانی که بازنشر همکاران به مطلب افزود.",
+        "explain_isolation": (
+            "جزیره‌ای بودن: سهم مطالبِ منتشرشده دستگاه که هیچ همکاری بازنشرشان نکرد؛"
+            " مطالبی که اصلاً منتشر نشدند (ناموفق) جدا شمرده می‌شوند."
+        ),
+        "explain_failed": "ناموفق: ارسال‌هایی که پس از همه تلاش‌ها منتشر نشد؛ چرایی‌اش در صف خطاهاست.",
+        "explain_views": (
+            "بازدید فقط جایی آمده که سکو آن را نشان می‌دهد (صفحه عمومی ایتا و تلگرام، اینستاگرام، ایکس، بلواسکای، ماستودون)؛"
+            " هر سکو جدا."
+        ),
+        "explain_engagement": (
+            "تعامل = آخرین سنجش هر پست، جدا برای هر سکو؛ «بازنشر مخاطبان» بازنشر مردم در همان سکوست"
+            " (بازتوییت، بوست، ری‌پست)."
+        ),
+        "explain_first_amp": "میانه زمان تا نخستین بازنشر: از رسیدن مطلب تا اولین پست همکار، میانه روی مطالب.",
+        "explain_median_amp": "میانه زمان بازنشر: از رسیدن مطلب تا هر بازنشر، میانه روی همه بازنشرها.",
+        "explain_approvals": (
+            "تأییدها: درخواست‌های بازنشری که مسئول دستگاه همکار تأیید یا رد کرد یا بی‌پاسخ منقضی شد."
+        ),
+        "explain_matrix": "هر خانه: شمار بازنشرهای دستگاه سطر از مطالب دستگاه ستون.",
+        "explain_trends": "روند: شمار مطالب، انتشار و بازنشر در هر ماه و هر هفته خورشیدی (به وقت تهران).",
+        "explain_campaigns": "پویش‌ها کنار هم: همان شاخص‌ها برای هر پویش، با یادداشت شورا.",
+        "explain_rankings": "رتبه‌ها از روی همین گزارش: بازنشر دریافتی، بازنشر انجام‌شده و کمترین جزیره‌ای بودن.",
+        "explain_outcomes": "پیامد: آنچه شورا درباره اثر هر پویش نوشته است؛ شاخص‌ها پیامد را نمی‌سنجند.",
+        "explain_platforms": "هر سکو: حساب‌های فعال، انتشار، بازنشر همکاران، تعامل و سقف دسترسی در همان سکو.",
+        "explain_top": "پربازده‌ترین مطالب به ترتیب سقف دسترسی.",
+        "seconds": "ثانیه",
+        "minutes": "دقیقه",
+        "hours": "ساعت",
+        "days": "روز",
         "none": "—",
     },
     "en": {
@@ -120,7 +183,7 @@ LABELS: dict[str, dict[str, str]] = {
         "by": "by",
         "chart_reach": "Potential reach per agency: own and added by partners' amplification",
         "chart_amp": "Amplifications given and received",
-        "chart_impressions": "Engagement (impressions, likes, reposts)",
+        "chart_impressions": "Views per platform",
         "chart_platforms": "Posts and amplifications per platform",
         "measured": "Posts measured",
         "unmeasured": "Posts not yet measured",
@@ -128,6 +191,63 @@ LABELS: dict[str, dict[str, str]] = {
             "Potential reach = followers or members of the posting account, summed per post; "
             "engagement = each post's latest snapshot, on the platforms that let it be read."
         ),
+        "failed_items": "Failed items",
+        "first_amp": "Median time to first amplification",
+        "median_amp": "Median amplification delay",
+        "amplified_items": "Items amplified",
+        "approvals_granted": "Granted",
+        "approvals_declined": "Declined",
+        "approvals_expired": "Expired",
+        "approvals_awaiting": "Awaiting",
+        "intents_requested": "Manual amplification requested",
+        "outputs": "1. Outputs",
+        "outtakes": "2. Out-takes: views and engagement per platform",
+        "responsiveness": "3. Responsiveness of the network",
+        "isolation_section": "4. Isolation",
+        "trends": "5. Trends",
+        "campaigns": "6. Campaigns side by side",
+        "rankings": "7. Rankings",
+        "outcomes": "8. Outcomes: the council's notes",
+        "month": "Month",
+        "week": "Week (from Saturday)",
+        "most_amplified": "Most amplified",
+        "most_amplifying": "Most amplifying",
+        "least_isolated": "Least isolated",
+        "chart_views": "Views per agency and platform",
+        "engagement_by_platform": "Engagement per agency and platform",
+        "note": "Note",
+        "no_notes": 'No council note yet: hamafza report note <campaign> "…"',
+        "nothing": "No data in this period.",
+        "explain_items": "Item: one piece of news an agency sent once for every platform.",
+        "explain_own_posts": "Own post: the agency's own post of its item on one platform.",
+        "explain_amplifications": "Amplification: a partner agency's post of another agency's item.",
+        "explain_potential_reach": (
+            "Potential reach is a ceiling, not readers: followers or members of each posting account, summed."
+        ),
+        "explain_amp_reach": "Reach added by amplification: the ceiling partners' amplifications added.",
+        "explain_isolation": (
+            "Isolation: share of an agency's posted items no partner amplified; items never posted"
+            " (failed) are counted apart."
+        ),
+        "explain_failed": "Failed: deliveries not posted after every attempt; the dead-letter list says why.",
+        "explain_views": "Views only where a platform exposes them, each platform apart.",
+        "explain_engagement": (
+            "Engagement = each post's latest snapshot, per platform; reposts are the public's reposts there."
+        ),
+        "explain_first_amp": "Median time from an item's arrival to its first partner's post, over items.",
+        "explain_median_amp": "Median time from an item's arrival to each amplification.",
+        "explain_approvals": "Approvals: partners' amplification requests granted, declined or expired.",
+        "explain_matrix": "Each cell: amplifications by the row's agency of the column's items.",
+        "explain_trends": "Items, posts and amplifications per Jalali month and week (Tehran time).",
+        "explain_campaigns": "The same figures per campaign, with the council's note.",
+        "explain_rankings": "Ranked from this report.",
+        "explain_outcomes": "What the council wrote about each campaign's effect.",
+        "explain_platforms": "Per platform: accounts, posts, amplifications, engagement and reach ceiling.",
+        "explain_top": "Items with the highest reach ceiling.",
+        "seconds": "s",
+        "minutes": "min",
+        "hours": "h",
+        "days": "d",
         "none": "—",
     },
 }
@@ -177,4 +297,22 @@ def excerpt(text: str, limit: int = 60) -> str:
 def platform_titles(lang: str) -> dict[str, str]:
     from adapters import load_adapters
 
-    return {name: cls.name if lang == "en" else cls.title for name, cls in load_adapters().items()}
+    if lang == "en":
+        return {name: PLATFORM_TITLES_EN.get(name, name) for name in load_adapters()}
+    return {name: cls.title for name, cls in load_adapters().items()}
+
+
+def duration(seconds: float | None, lang: str) -> str:
+    """`۳ دقیقه`, `۲ ساعت و ۵ دقیقه`: the largest two units."""
+    label = LABELS[lang]
+    if seconds is None:
+        return label["none"]
+    whole = round(seconds)
+    parts: list[str] = []
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60), ("seconds", 1)):
+        if whole >= size or (unit == "seconds" and not parts):
+            parts.append(f"{number(whole // size, lang)} {label[unit]}")
+            whole %= size
+        if len(parts) == 2:
+            break
+    return (" و " if lang == "fa" else " ").join(parts)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any
 
+from services.reach.report.cycle import Cycle
+
 SCHEMA = "hamafza.report/1"
 METRICS = ("impressions", "likes", "reposts", "replies", "quotes")
 
@@ -30,6 +32,7 @@ class PostRow:
     origin_agency: str
     platform: str
     action: str  # a `schemas.Action` value: publish, repost, forward, quote, copy…
+    at: datetime | None = None  # when it was posted (the result's time)
 
     @property
     def own(self) -> bool:
@@ -69,10 +72,33 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
+class ApprovalRow:
+    """An approval's latest state (granted, declined, expired or still waiting), or an intent requested."""
+
+    approval_id: str
+    item_id: str
+    partner: str
+    origin_agency: str
+    state: str  # awaiting_approval, approved, declined, expired; `requested` for an intent
+    kind: str = "approval"  # or "intent"
+
+
+@dataclass(frozen=True)
+class Note:
+    """The council's note on a campaign's outcome."""
+
+    campaign: str
+    text: str
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Rows:
     items: tuple[ItemRow, ...] = ()
     snapshots: Mapping[str, Snapshot] = field(default_factory=dict)  # by delivery id
     audiences: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (platform, agency) → audience
+    approvals: tuple[ApprovalRow, ...] = ()
+    notes: Mapping[str, Note] = field(default_factory=dict)  # by campaign
 
 
 @dataclass(frozen=True)
@@ -143,6 +169,9 @@ class AgencyRow:
     own_potential_reach: int = 0
     isolated_items: int = 0
     failed: int = 0
+    failed_items: int = 0  # items of this agency that were posted nowhere (every delivery failed)
+    engagement_by_platform: dict[str, Engagement] = field(default_factory=dict)
+    first_amplification_seconds: float | None = None  # median over its amplified items
 
     @property
     def own_posts_total(self) -> int:
@@ -154,7 +183,8 @@ class AgencyRow:
 
     @property
     def isolation(self) -> float | None:
-        return _share(self.isolated_items, self.items)
+        """Share of its posted items nobody amplified; failed items are counted apart, not here."""
+        return _share(self.isolated_items, self.items - self.failed_items)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -171,6 +201,12 @@ class AgencyRow:
             "own_posts_total": self.own_posts_total,
             "potential_reach": self.potential_reach,
             "isolation": self.isolation,
+            "failed_items": self.failed_items,
+            "engagement_by_platform": {
+                platform: engagement.to_dict()
+                for platform, engagement in sorted(self.engagement_by_platform.items())
+            },
+            "first_amplification_seconds": self.first_amplification_seconds,
         }
 
 
@@ -255,10 +291,11 @@ class Totals:
     isolated_items: int
     measured_posts: int
     unmeasured_posts: int
+    failed_items: int = 0
 
     @property
     def isolation(self) -> float | None:
-        return _share(self.isolated_items, self.items)
+        return _share(self.isolated_items, self.items - self.failed_items)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -273,6 +310,7 @@ class Totals:
             "measured_posts": self.measured_posts,
             "unmeasured_posts": self.unmeasured_posts,
             "isolation": self.isolation,
+            "failed_items": self.failed_items,
         }
 
 
@@ -299,7 +337,13 @@ class Report:
     matrix: Matrix
     platforms: list[PlatformRow]
     top_items: list[ItemSummary]
+    cycle: Cycle = field(default_factory=Cycle)
     schema: str = SCHEMA
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Every agency's Persian name (its slug where the network file gives none)."""
+        return {**self.matrix.names, **{row.agency: row.name for row in self.agencies}}
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document (docs/report.md): keys are stable within `hamafza.report/1`."""
@@ -313,4 +357,5 @@ class Report:
             "matrix": self.matrix.to_dict(),
             "platforms": [row.to_dict() for row in self.platforms],
             "top_items": [item.to_dict() for item in self.top_items],
+            **self.cycle.to_dict(),
         }

@@ -1,10 +1,12 @@
-"""Reading the report's rows from Redis: the results stream, the item records and the reach records.
+"""Reading the report's rows from Redis: the results stream, the item records, the reach records, the
+approvals stream and the council's notes.
 
 The only part of the report that knows where the data lives; `compute` gets `Rows` and nothing else.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +15,15 @@ from pydantic import ValidationError
 
 from schemas import Action, DeliveryState, Result
 from services.keys import Keys
-from services.reach.report.model import FailureRow, ItemRow, PostRow, Rows, Snapshot
+from services.reach.report.model import (
+    ApprovalRow,
+    FailureRow,
+    ItemRow,
+    Note,
+    PostRow,
+    Rows,
+    Snapshot,
+)
 from services.reach.snapshots import audiences, latest_snapshots
 from services.runtime import decode_entry
 
@@ -53,6 +63,7 @@ async def read_rows(redis: Any, keys: Keys) -> Rows:
                     origin_agency=delivery.origin_agency,
                     platform=delivery.platform,
                     action=delivery.action.value,
+                    at=result.at,
                 )
             )
         else:
@@ -73,7 +84,64 @@ async def read_rows(redis: Any, keys: Keys) -> Rows:
         items=tuple(item.row() for item in items.values()),
         snapshots=snapshots,
         audiences=await audiences(redis, reach_keys),
+        approvals=await read_approvals(redis, keys),
+        notes=await read_notes(redis, keys),
     )
+
+
+async def read_approvals(redis: Any, keys: Keys) -> tuple[ApprovalRow, ...]:
+    """The latest state of every approval and intent in the approvals stream (a later entry wins)."""
+    latest: dict[tuple[str, str], ApprovalRow] = {}
+    start = "-"
+    while True:
+        batch: Any = await redis.xrange(keys.approvals_events, min=start, count=1000)
+        if not batch:
+            break
+        for _entry_id, fields in batch:
+            try:
+                data = decode_entry(fields)
+                kind = str(data.get("kind") or "approval")
+                row = ApprovalRow(
+                    approval_id=str(data["id"]),
+                    item_id=str(data["item_id"]),
+                    partner=str(data.get("partner", "")),
+                    origin_agency=str(data.get("origin_agency", "")),
+                    state=str(data["state"]),
+                    kind=kind,
+                )
+            except (KeyError, TypeError, ValueError):
+                continue
+            latest[(kind, row.approval_id)] = row
+        start = _after(batch[-1][0])
+    return tuple(latest.values())
+
+
+async def read_notes(redis: Any, keys: Keys) -> dict[str, Note]:
+    raw: dict[bytes, bytes] = await redis.hgetall(keys.report_notes)
+    notes: dict[str, Note] = {}
+    for campaign, value in raw.items():
+        try:
+            data = json.loads(value)
+            note = Note(campaign.decode(), str(data["text"]), datetime.fromisoformat(data["at"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+        notes[note.campaign] = note
+    return notes
+
+
+async def write_note(redis: Any, keys: Keys, campaign: str, text: str, at: datetime) -> Note:
+    """Store the council's note on a campaign (the latest replaces an earlier one)."""
+    note = Note(campaign, text, at)
+    await redis.hset(
+        keys.report_notes, campaign, json.dumps({"text": text, "at": at.isoformat()}, ensure_ascii=False)
+    )
+    return note
+
+
+def _after(entry_id: bytes | str) -> str:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    milliseconds, _, sequence = text.partition("-")
+    return f"{milliseconds}-{int(sequence or 0) + 1}"
 
 
 @dataclass
@@ -117,9 +185,7 @@ async def _results(redis: Any, keys: Keys) -> tuple[list[Result], list[Result]]:
                 dead.pop(result.delivery.id, None)
             elif result.state is DeliveryState.DEAD and result.delivery.id not in posted:
                 dead[result.delivery.id] = result
-        last = batch[-1][0].decode()
-        milliseconds, _, sequence = last.partition("-")
-        start = f"{milliseconds}-{int(sequence or 0) + 1}"
+        start = _after(batch[-1][0])
     return list(posted.values()), list(dead.values())
 
 

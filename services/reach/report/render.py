@@ -14,10 +14,11 @@ from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from services.reach.report.days import ReportError
-from services.reach.report.labels import LABELS, day_text, excerpt, moment_text, number, percent
+from services.reach.report.labels import LABELS, day_text, duration, excerpt, moment_text, number, percent
 from services.reach.report.model import METRICS, AgencyRow, ItemSummary, PlatformRow, Report
 
-FORMATS = ("table", "json", "csv", "html")
+FORMATS = ("table", "json", "csv", "html", "pdf")
+BOM = "\ufeff"
 
 
 def to_json(report: Report) -> str:
@@ -47,6 +48,8 @@ def _agencies_csv(report: Report) -> list[Sequence[object]]:
             "isolated_items",
             "isolation",
             "failed",
+            "failed_items",
+            "first_amplification_seconds",
         ]
     )
     for a in report.agencies:
@@ -68,6 +71,8 @@ def _agencies_csv(report: Report) -> list[Sequence[object]]:
                 a.isolated_items,
                 "" if a.isolation is None else a.isolation,
                 a.failed,
+                a.failed_items,
+                "" if a.first_amplification_seconds is None else a.first_amplification_seconds,
             ]
         )
     return table
@@ -128,6 +133,8 @@ def to_csv(report: Report, table: str = "agencies") -> str:
     if write is None:
         raise ReportError(f"no CSV table {table!r} (choose from {', '.join(CSV_TABLES)})")
     out = io.StringIO()
+    # A UTF-8 byte order mark first: without it Excel reads the Persian names as mojibake.
+    out.write(BOM)
     csv.writer(out, lineterminator="\n").writerows(write(report))
     return out.getvalue()
 
@@ -158,12 +165,24 @@ def print_table(report: Report, console: Console, lang: str = "fa", calendar: st
         f"{label['likes']}: {n(t.engagement.likes)} · {label['reposts']}: {n(t.engagement.reposts)} · "
         f"{label['replies']}: {n(t.engagement.replies)} · {label['quotes']}: {n(t.engagement.quotes)} · "
         f"{label['potential_reach']}: {n(t.potential_reach)} · {label['amp_reach']}: "
-        f"{n(t.amplification_reach)} · {label['isolation']}: {percent(t.isolation, lang)}"
+        f"{n(t.amplification_reach)} · {label['isolation']}: {percent(t.isolation, lang)} · "
+        f"{label['failed_items']}: {n(t.failed_items)} · {label['failed']}: {n(t.failed)}"
     )
+    r = report.cycle.responsiveness
+    console.print(
+        f"{label['first_amp']}: {duration(r.first_amplification_seconds, lang)} · "
+        f"{label['median_amp']}: {duration(r.median_amplification_seconds, lang)} · "
+        f"{label['approvals_granted']}: {n(r.approvals_granted)} · "
+        f"{label['approvals_declined']}: {n(r.approvals_declined)} · "
+        f"{label['approvals_expired']}: {n(r.approvals_expired)} · "
+        f"{label['intents_requested']}: {n(r.intents_requested)}"
+    )
+    for note in report.cycle.outcomes:
+        console.print(f"{label['outcomes']} — {note['campaign']}: {note['text']}")
 
 
 def _agency_table(agencies: list[AgencyRow], lang: str, justify: JustifyMethod) -> Table:
-    # Agencies by id and own posts as one number: a terminal has neither bidi nor room for names.
+    # Agencies by their names (slugs are for exports) and own posts as one number.
     label = LABELS[lang]
     table = Table(title=label["per_agency"], title_justify=justify)
     table.add_column(label["agency"], overflow="fold")
@@ -178,11 +197,13 @@ def _agency_table(agencies: list[AgencyRow], lang: str, justify: JustifyMethod) 
         "reposts",
         "own_reach",
         "isolation",
+        "failed_items",
+        "failed",
     ):
         table.add_column(label[column], justify="right")
     for a in agencies:
         table.add_row(
-            a.agency,
+            a.name,
             *(
                 number(value, lang)
                 for value in (
@@ -198,6 +219,8 @@ def _agency_table(agencies: list[AgencyRow], lang: str, justify: JustifyMethod) 
                 )
             ),
             percent(a.isolation, lang),
+            number(a.failed_items, lang),
+            number(a.failed, lang),
         )
     return table
 
@@ -206,10 +229,11 @@ def _matrix_table(report: Report, lang: str, justify: JustifyMethod) -> Table:
     label = LABELS[lang]
     grid = Table(title=label["matrix"], title_justify=justify)
     grid.add_column(f"{label['amplifier']} \\ {label['origin']}")
+    names = report.names
     for origin in report.matrix.agencies:
-        grid.add_column(origin, justify="right")
+        grid.add_column(names.get(origin, origin), justify="right", overflow="fold")
     for amplifier, counts in zip(report.matrix.agencies, report.matrix.counts, strict=True):
-        grid.add_row(amplifier, *(number(c, lang) if c else "·" for c in counts))
+        grid.add_row(names.get(amplifier, amplifier), *(number(c, lang) if c else "·" for c in counts))
     return grid
 
 
@@ -254,7 +278,7 @@ def _item_table(items: list[ItemSummary], lang: str, calendar: str, justify: Jus
     for i in items:
         table.add_row(
             i.item_id,
-            i.agency,
+            i.name,
             day_text(i.received_at, calendar, lang),
             number(i.amplifications, lang),
             number(i.engagement.impressions, lang),
