@@ -173,11 +173,17 @@ class _Page(PageBase):
         return self.section(
             "outtakes",
             lb["outtakes"],
-            self.explain("explain_views", "explain_engagement")
+            self.views_note()
+            + self.explain("explain_engagement")
             + f"<h3>{escape_html(lb['chart_views'])}</h3><div class='panel chart'>{svg['views']}</div>"
             + f"<h3>{escape_html(lb['engagement_by_platform'])}</h3>{table}"
             + f"<h3>{escape_html(lb['per_platform'])}</h3>{self.explain('explain_platforms')}{platform_table}",
         )
+
+    def views_note(self) -> str:
+        viewed = [p.title for p in self.report.platforms if p.engagement.impressions]
+        text = self.label["explain_views"].format(platforms=self.sep.join(viewed) or self.label["none"])
+        return f"<p class='explain'>{escape_html(text)}</p>"
 
     def responsiveness(self) -> str:
         r, lb, lang = self.report.cycle.responsiveness, self.label, self.lang

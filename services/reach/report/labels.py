@@ -115,10 +115,7 @@ LABELS: dict[str, dict[str, str]] = {
             " مطالبی که اصلاً منتشر نشدند (ناموفق) جدا شمرده می‌شوند."
         ),
         "explain_failed": "ناموفق: ارسال‌هایی که پس از همه تلاش‌ها منتشر نشد؛ چرایی‌اش در صف خطاهاست.",
-        "explain_views": (
-            "بازدید فقط جایی آمده که سکو آن را نشان می‌دهد (صفحه عمومی ایتا و تلگرام، اینستاگرام، ایکس، بلواسکای، ماستودون)؛"
-            " هر سکو جدا."
-        ),
+        "explain_views": "بازدید فقط جایی آمده که سکو آن را به‌راستی نشان می‌دهد، هر سکو جدا: {platforms}.",
         "explain_engagement": (
             "تعامل = آخرین سنجش هر پست، جدا برای هر سکو؛ «بازنشر مخاطبان» بازنشر مردم در همان سکوست"
             " (بازتوییت، بوست، ری‌پست)."
@@ -230,7 +227,7 @@ LABELS: dict[str, dict[str, str]] = {
             " (failed) are counted apart."
         ),
         "explain_failed": "Failed: deliveries not posted after every attempt; the dead-letter list says why.",
-        "explain_views": "Views only where a platform exposes them, each platform apart.",
+        "explain_views": "Views only where a platform really exposes them, each platform apart: {platforms}.",
         "explain_engagement": (
             "Engagement = each post's latest snapshot, per platform; reposts are the public's reposts there."
         ),
@@ -297,9 +294,7 @@ def excerpt(text: str, limit: int = 60) -> str:
 def platform_titles(lang: str) -> dict[str, str]:
     from adapters import load_adapters
 
-    if lang == "en":
-        return {name: PLATFORM_TITLES_EN.get(name, name) for name in load_adapters()}
-    return {name: cls.title for name, cls in load_adapters().items()}
+    return {name: cls.name if lang == "en" else cls.title for name, cls in load_adapters().items()}
 
 
 def duration(seconds: float | None, lang: str) -> str:
