@@ -249,9 +249,21 @@ class MediaSettings(BaseModel):
         return entries
 
 
+class CouncilConfig(BaseModel):
+    """The council reads the synergy report over HTTP (`GET /v1/report`) with its own token."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_token_sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="Lower-case hex SHA-256 of the council's token; `hamafza token new --council` makes one.",
+    )
+
+
 class NetworkFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    council: CouncilConfig | None = None
     platforms: dict[Slug, PlatformSettings] = Field(default_factory=dict)
     media: MediaSettings = Field(default_factory=MediaSettings)
     agencies: dict[Slug, AgencyConfig]

@@ -119,7 +119,38 @@ async def expected_figures(sandbox: RunningSandbox) -> dict[str, dict[str, Any]]
         figures[origin]["received_by"][amplifier] += 1
         figures[origin]["received_reach"] += audience[(post.platform, amplifier)]
         figures[amplifier]["given"] += 1
+        # When the fake accepted the origin's first amplification (the clock of responsiveness).
+        first = figures[origin].get("first_amplified_at")
+        figures[origin]["first_amplified_at"] = post.at if first is None else min(first, post.at)
     return figures
+
+
+async def check_responsiveness_and_platforms(
+    report: dict[str, Any], expected: dict[str, dict[str, Any]], redis: Redis, keys: Keys
+) -> None:
+    by_agency = {row["agency"]: row for row in report["agencies"]}
+    # Time to the first amplification: from the item's receipt to the fake's first partner post (each
+    # agency has one item here, so its median is that item's delay); the report's clock is the
+    # worker's result, a moment after the fake's answer.
+    delays = []
+    for item in ITEMS:
+        received_ms = int(await redis.hget(keys.item(item["id"]), "received_ms") or 0)
+        first_at = expected[item["agency"]].get("first_amplified_at")
+        reported = by_agency[item["agency"]]["first_amplification_seconds"]
+        if first_at is None:
+            assert reported is None, item["agency"]
+            continue
+        delay = first_at - received_ms / 1000
+        delays.append(reported)
+        assert delay - 0.05 <= reported <= delay + 1.5, (item["agency"], delay, reported)
+    assert report["responsiveness"]["amplified_items"] == len(delays) == 3
+    assert report["responsiveness"]["first_amplification_seconds"] == sorted(delays)[1]  # median of 3
+    # Engagement per platform, as the fakes give it: X metrics under x, Telegram views under telegram.
+    for row in report["agencies"]:
+        by_platform = row["engagement_by_platform"]
+        for metric in ("impressions", "likes", "reposts", "replies", "quotes"):
+            assert sum(e[metric] for e in by_platform.values()) == expected[row["agency"]][metric]
+        assert by_platform.get("x", {}).get("likes", 0) == expected[row["agency"]]["likes"]  # likes: X only
 
 
 async def test_the_report_equals_the_sums_of_the_fakes_metrics(
@@ -154,6 +185,7 @@ async def test_the_report_equals_the_sums_of_the_fakes_metrics(
         for metric in ("impressions", "likes", "reposts", "replies", "quotes"):
             assert row["engagement"][metric] == want[metric], (row["agency"], metric)
     by_agency = {row["agency"]: row for row in report["agencies"]}
+    await check_responsiveness_and_platforms(report, expected, redis, Keys(prefix))
     assert by_agency["khz-roads"]["items"] == 1 and by_agency["khz-roads"]["isolation"] == 0
     assert by_agency["khz-water"]["isolation"] == 1.0  # no partner: nobody amplified it
     assert by_agency["khz-roads"]["amplifications_received"]["count"] == 4  # 2 partners × 2 platforms

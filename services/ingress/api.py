@@ -393,6 +393,9 @@ def create_app(state: ApiState | None = None) -> FastAPI:
     from services.ingress.approvals_api import router as approvals_router  # it builds on this module
 
     app.include_router(approvals_router)
+    from services.ingress.report_api import router as report_router
+
+    app.include_router(report_router)
 
     @app.get("/asyncapi.json", include_in_schema=False)
     async def asyncapi() -> dict[str, Any]:
@@ -464,7 +467,9 @@ class ApiService:
         self.port = port if port is not None else int(os.environ.get("HAMAFZA_API_PORT", str(DEFAULT_PORT)))
         agencies = runtime.network.agencies
         register_ingest_secrets(agencies)
-        self.state = ApiState(runtime, Ingest(runtime.redis, runtime.keys), TokenBook(agencies))
+        self.state = ApiState(
+            runtime, Ingest(runtime.redis, runtime.keys), TokenBook(agencies, runtime.network.file.council)
+        )
         self.app = create_app(self.state)
         # /healthz, /readyz and /metrics on the API's own port too (services.ops.health).
         ready = readiness or Readiness([("redis", redis_probe(runtime.redis))])
@@ -516,5 +521,8 @@ class ApiService:
 
 
 def serves_anyone(network: Network) -> bool:
-    """Whether any agency has an `ingest` section: without one, every request would be refused."""
-    return any(agency.ingest is not None for agency in network.agencies.values())
+    """Whether any agency has an `ingest` section or the council a token: without, every request would
+    be refused."""
+    return network.file.council is not None or any(
+        agency.ingest is not None for agency in network.agencies.values()
+    )

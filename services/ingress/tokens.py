@@ -12,7 +12,7 @@ import hmac
 import secrets
 from collections.abc import Iterable
 
-from schemas import AgencyConfig
+from schemas import AgencyConfig, CouncilConfig
 from services.logs import redactor
 
 TOKEN_PREFIX = "hmz_"
@@ -28,14 +28,24 @@ def token_sha256(token: str) -> str:
 
 
 class TokenBook:
-    """Maps a presented token to its agency by comparing hashes in constant time."""
+    """Maps a presented token to its agency by comparing hashes in constant time; the council's token
+    (`council.api_token_sha256`) is apart: it reads the report and publishes nothing."""
 
-    def __init__(self, agencies: dict[str, AgencyConfig]) -> None:
+    def __init__(self, agencies: dict[str, AgencyConfig], council: CouncilConfig | None = None) -> None:
         self._hashes: list[tuple[str, bytes]] = [
             (name, agency.ingest.api_token_sha256.encode())
             for name, agency in sorted(agencies.items())
             if agency.ingest is not None and agency.ingest.api_token_sha256
         ]
+        self._council = council.api_token_sha256.encode() if council is not None else None
+
+    def is_council(self, token: str) -> bool:
+        if self._council is None:
+            return False
+        if hmac.compare_digest(token_sha256(token).encode(), self._council):
+            redactor.register([token])
+            return True
+        return False
 
     def agency_of(self, token: str) -> str | None:
         """The agency whose token this is, or None; every stored hash is compared, whatever matches."""

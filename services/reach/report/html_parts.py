@@ -30,10 +30,9 @@ h3 { font-size: 15px; margin: 14px 0 6px; }
 .legend { display: flex; flex-wrap: wrap; gap: 6px 18px; margin: 8px 6px 0; font-size: 14px; }
 .legend i { display: inline-block; width: 12px; height: 12px; border-radius: 3px; margin-inline-end: 6px; }
 .explain { color: var(--muted); font-size: 13px; margin: 2px 0; }
-.explain::before { content: "ⓘ "; }
 table { width: 100%%; border-collapse: collapse; background: #fff; font-size: 14px; margin: 6px 0; }
 th, td { border: 1px solid var(--line); padding: 5px 7px; text-align: start; vertical-align: top;
-  overflow-wrap: anywhere; }
+  overflow-wrap: break-word; }
 th { background: var(--soft); font-weight: 600; }
 td.n { text-align: end; font-variant-numeric: tabular-nums; }
 td.heat { text-align: center; font-weight: 600; }
