@@ -18,7 +18,11 @@ from services.runtime import Runtime
 @asynccontextmanager
 async def api_client(runtime: Runtime, max_body_bytes: int) -> AsyncIterator[httpx.AsyncClient]:
     register_ingest_secrets(runtime.network.agencies)
-    state = ApiState(runtime, Ingest(runtime.redis, runtime.keys), TokenBook(runtime.network.agencies, runtime.network.file.council))
+    state = ApiState(
+        runtime,
+        Ingest(runtime.redis, runtime.keys),
+        TokenBook(runtime.network.agencies, runtime.network.file.council),
+    )
     state.max_body_bytes = max_body_bytes
     transport = httpx.ASGITransport(app=create_app(state))
     async with httpx.AsyncClient(transport=transport, base_url="http://hamafza.test") as http:
