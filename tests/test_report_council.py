@@ -11,7 +11,7 @@ from typing import Any
 from redis.asyncio import Redis
 from typer.testing import CliRunner
 
-from services.app import build_runtime
+from services.app import WORKER_SERVICES, build_runtime
 from services.cli import app as cli
 from services.config import parse_network
 from services.governance.approvals import ApprovalState
@@ -47,7 +47,7 @@ async def test_approvals_granted_declined_and_expired_as_the_records_say(
     }
     runtime = council_runtime(redis_url, prefix, policy)
     desk = ApprovalDesk(runtime)
-    async with running(runtime) as workers:
+    async with running(runtime, WORKER_SERVICES) as workers:  # the API through its ASGI app
         for item_id in ("tw-a", "tw-b", "tw-c"):
             await publish(runtime, redis, item_id, campaign="transport-week")
         await wait_idle(workers)
@@ -83,7 +83,7 @@ async def test_the_report_over_http_is_for_the_council_only_and_notes_are_shown(
 ) -> None:
     AskingMemory.asked.clear()
     runtime = council_runtime(redis_url, prefix, {})
-    async with running(runtime) as workers:
+    async with running(runtime, WORKER_SERVICES) as workers:  # the API through its ASGI app
         await publish(runtime, redis, "tw-h", campaign="nowruz")
         await wait_idle(workers)
     async with api_client(runtime, max_body_bytes=32 * 1024) as http:

@@ -187,7 +187,7 @@ def report_note(
         raise typer.Exit(2)
 
     async def write() -> None:
-        redis = Redis.from_url(redis_url)
+        redis = connect(redis_url)
         try:
             await write_note(redis, Keys(prefix), campaign.strip(), text.strip(), datetime.now(UTC))
         finally:
