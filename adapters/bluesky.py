@@ -134,6 +134,7 @@ class BlueskyAdapter(Adapter[BlueskyCredentials]):
         """Each picture uploaded as a blob (its type given, so the PDS need not guess), then embedded
         with its alt text. An upload posts nothing, so a lost answer is only retryable."""
         images = []
+        self.check_media(media[: self.media_limit])
         for file in media[: self.media_limit]:
             uploaded = await self._call(
                 credentials,

@@ -128,7 +128,9 @@ class MastodonAdapter(Adapter[MastodonCredentials]):
         self, credentials: MastodonCredentials, delivery: Delivery, media: Sequence[MediaFile] = ()
     ) -> Posted:
         await self._learn_limit(credentials)
-        media_ids = [await self._upload(credentials, file) for file in media[: self.media_limit]] or None
+        media = media[: self.media_limit]
+        self.check_media(media)
+        media_ids = [await self._upload(credentials, file) for file in media] or None
         status = await self._call(
             credentials,
             lambda api: api.status_post(

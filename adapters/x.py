@@ -138,7 +138,9 @@ class XAdapter(Adapter[XCredentials]):
         self, credentials: XCredentials, delivery: Delivery, media: Sequence[MediaFile] = ()
     ) -> Posted:
         # Never more than X takes (the media step hands over at most `media_limit` already).
-        media_ids = await self._upload(credentials, media[: self.media_limit]) if media else None
+        media = media[: self.media_limit]
+        self.check_media(media)
+        media_ids = await self._upload(credentials, media) if media else None
         try:
             return await self._tweet(credentials, delivery.text, media_ids=media_ids)
         except DuplicateContent:

@@ -12,6 +12,7 @@ from adapters.bluesky import BlueskyAdapter, BlueskyCredentials
 from adapters.mastodon import MastodonAdapter, MastodonCredentials
 from sandbox import Fault, RunningSandbox
 from sandbox.bluesky import BlueskyFake
+from sandbox.bluesky_blobs import BlobProblem
 from sandbox.mastodon import MastodonFake
 from sandbox.media_files import HEADERS
 from schemas import Action, Delivery, Media
@@ -155,9 +156,15 @@ async def test_bluesky_refuses_an_image_over_its_1_mb_limit(
     bluesky: BlueskyAdapter, sandbox: RunningSandbox
 ) -> None:
     big = file("jpg", size=1_000_001)
-    with pytest.raises(PermanentError, match="larger than 1000000 bytes"):
+    with pytest.raises(PermanentError, match="over bluesky's image limit"):
         await bluesky.publish(BLUESKY, delivery("bluesky", [big]), [big])
-    assert sandbox.sandbox.posts_on("bluesky") == []
+    assert sandbox.sandbox.posts_on("bluesky") == [] and bluesky_fake(sandbox).blobs.blobs == {}
+    # The PDS refuses such an embed too, as the fake does when the blob was uploaded anyway.
+    fake = bluesky_fake(sandbox)
+    blob = fake.blobs.upload("did:plc:qom", big.data, "image/jpeg")["blob"]
+    record = {"embed": {"$type": "app.bsky.embed.images", "images": [{"alt": "", "image": blob}]}}
+    with pytest.raises(BlobProblem, match="larger than 1000000 bytes"):
+        fake.blobs.embedded("did:plc:qom", record)
 
 
 async def test_a_bluesky_resend_with_media_finds_the_first_post(

@@ -105,10 +105,14 @@ async def test_pictures_and_a_video_together_are_refused_before_any_upload(x: XA
     assert fake.media.uploads == {}
 
 
-async def test_the_fake_refuses_a_picture_over_5_mb_as_x_does(x: XAdapter) -> None:
+async def test_a_picture_over_5_mb_is_refused_before_upload_and_by_the_fake(x: XAdapter, fake: XFake) -> None:
     big = file("jpg", size=5 * 1024 * 1024 + 1)
-    with pytest.raises(PermanentError, match="400 to a media upload: File size exceeds"):
+    with pytest.raises(PermanentError, match="over x's image limit"):
         await x.publish(credentials(), delivery("بزرگ", [big]), [big])
+    assert fake.media.uploads == {}
+    # X itself refuses it too, as the fake does when the upload is made anyway.
+    with pytest.raises(PermanentError, match="400 to a media upload: File size exceeds"):
+        await x._upload(credentials(), [big])
 
 
 async def test_an_upload_that_fails_is_retryable_and_shows_no_secret(
