@@ -4,12 +4,28 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+
+from schemas.text import clean_required_text, clean_text
 
 # Ids travel inside delivery ids and Redis keys, so they stay to a safe alphabet.
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 ItemId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")]
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# Free text of every kind goes through the text policy (schemas.text): control and bidi-override
+# characters are stripped; ZWNJ, RLM and LRM stay.
+Text = Annotated[str, AfterValidator(clean_text)]
+RequiredText = Annotated[str, AfterValidator(clean_required_text)]
+Tag = Annotated[
+    str, AfterValidator(clean_text), StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+]
 
 
 Priority = Literal["normal", "urgent"]
@@ -22,7 +38,7 @@ class Media(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     url: AnyHttpUrl
-    alt: str | None = Field(default=None, max_length=1000)
+    alt: Text | None = Field(default=None, max_length=1000)
 
 
 class TextOverride(BaseModel):
@@ -30,7 +46,7 @@ class TextOverride(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    text: str | None = Field(default=None, min_length=1)
+    text: RequiredText | None = Field(default=None, min_length=1)
 
 
 class Item(BaseModel):
@@ -43,11 +59,11 @@ class Item(BaseModel):
 
     id: ItemId | None = None
     agency: Slug
-    text: str = Field(min_length=1, max_length=20_000)
+    text: RequiredText = Field(min_length=1, max_length=20_000)
     link: AnyHttpUrl | None = None
     media: list[Media] = Field(default_factory=list, max_length=10)
     tags: list[Tag] = Field(default_factory=list, max_length=30)
-    campaign: str | None = Field(default=None, max_length=100)
+    campaign: Text | None = Field(default=None, max_length=100)
     platforms: list[Slug] | None = Field(
         default=None, description="Post only on these platforms; all of the agency's accounts when absent."
     )

@@ -52,6 +52,7 @@ class DeadReason(StrEnum):
     RETRIES_EXHAUSTED = "retries_exhausted"  # the platform kept failing; replay later
     UNCONFIRMED = "unconfirmed"  # sent, outcome unknown: check the account by hand
     POISON = "poison"  # the entry crashed workers repeatedly
+    ID_TAKEN = "id_taken"  # another agency already uses this item id: publish with another id
 
 
 class PostRef(BaseModel):

@@ -86,6 +86,11 @@ class Keys:
     def item(self, item_id: str) -> str:
         return f"{self.prefix}:item:{item_id}"
 
+    def owner(self, item_id: str) -> str:
+        """The agency that owns an item id: claimed atomically by the first path that uses the id
+        (stream, HTTP, webhooks, feeds) and kept as long as anything about the item is kept."""
+        return f"{self.prefix}:owner:{item_id}"
+
     def item_deliveries(self, item_id: str) -> str:
         return f"{self.prefix}:item:{item_id}:deliveries"
 

@@ -119,20 +119,46 @@ class BadEntry(ValueError):
     """A stream entry that is not a JSON object; the message says what it was."""
 
 
+MAX_ENTRY_BYTES = 1_048_576  # as the HTTP ingress; an item is at most a few tens of kilobytes
+
+
+def loads_bounded(raw: bytes | str, limit: int = MAX_ENTRY_BYTES) -> Any:
+    """`json.loads` whose every failure is a ValueError with a message a publisher can act on.
+
+    Besides malformed JSON, Python's parser raises RecursionError on deep nesting (10,000 levels of
+    `[`) and ValueError past the int-string limit (a 5,000-digit number): hostile input, not bugs.
+    """
+    if len(raw) > limit:
+        raise ValueError(f"larger than {limit} bytes")
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(f"not UTF-8: {error.reason}") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(str(error)) from None
+    except ValueError as error:  # the int-string conversion limit (sys.set_int_max_str_digits)
+        raise ValueError(f"a number is too long: {error}") from None
+
+
 def decode_entry(fields: dict[bytes, bytes]) -> dict[str, Any]:
     """The JSON object of an entry written by redis-cli (`data`) or by FastStream (`__data__`)."""
     if b"data" in fields:
         raw = fields[b"data"]
     elif b"__data__" in fields:
-        raw, _headers = BinaryMessageFormatV1.parse(fields[b"__data__"])
+        try:
+            raw, _headers = BinaryMessageFormatV1.parse(fields[b"__data__"])
+        except Exception as error:  # a third-party parser of hostile bytes: any failure is the entry's
+            raise BadEntry(f"`__data__` is not a FastStream message: {type(error).__name__}") from None
     else:
         names = ", ".join(sorted(key.decode("utf-8", "replace") for key in fields)) or "none"
         raise BadEntry(
             f"entry has no `data` field (fields: {names}); publish with XADD <stream> * data '<json>'"
         )
     try:
-        value = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        value = loads_bounded(raw)
+    except ValueError as error:
         raise BadEntry(f"`data` is not JSON: {error}") from None
     if not isinstance(value, dict):
         raise BadEntry(f"`data` must be a JSON object, not {type(value).__name__}")

@@ -118,10 +118,12 @@ async def test_idempotency_key_gives_the_same_id_and_one_publication(
     first = await client.post("/v1/items", json=item, headers=headers)
     second = await client.post("/v1/items", json=item, headers=headers)
     assert first.status_code == second.status_code == 202
-    assert first.json()["id"] == second.json()["id"]
-    assert second.json()["duplicate"] is True
+    # the same key and body: the first response, replayed (draft-ietf-httpapi-idempotency-key-header)
+    assert first.json() == second.json() == {"id": first.json()["id"], "duplicate": False}
+    assert second.headers["idempotent-replayed"] == "true"
     changed = await client.post("/v1/items", json={"text": "متن دیگر"}, headers=headers)
-    assert changed.status_code == 409
+    assert changed.status_code == 422
+    assert "different body" in changed.json()["detail"]
     # keys are per agency: the same key from another agency is another item
     rail = await client.post(
         "/v1/items", json=item, headers={**auth("khz-rail"), "Idempotency-Key": "cms-post-42"}

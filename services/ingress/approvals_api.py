@@ -13,7 +13,8 @@ from pydantic import BaseModel, Field
 
 from services.governance.approvals import STATE_FILTERS, Approval, ApprovalState
 from services.governance.desk import ApprovalDesk
-from services.ingress.api import ERRORS, Agency, State
+from services.ingress.deps import Agency, State
+from services.ingress.models import ERRORS
 
 router = APIRouter(tags=["approvals"])
 ApprovalId = Annotated[

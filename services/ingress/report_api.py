@@ -16,7 +16,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 
-from services.ingress.api import ERRORS, State, bearer
+from services.ingress.deps import State, bearer
+from services.ingress.models import ERRORS
 from services.logs import get_logger
 from services.reach import report as reporting
 from services.reach.report.html import render_html

@@ -20,6 +20,7 @@ import binascii
 import hashlib
 import hmac
 import html
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -72,6 +73,8 @@ def verify_standard(secret: str, body: bytes, headers: Mapping[str, str], now: f
         raise SignatureError("webhook-id, webhook-timestamp and webhook-signature are required")
     try:
         key = base64.b64decode(secret.removeprefix("whsec_") + "==")
+        if not re.fullmatch(r"[0-9]{1,16}", stamp):
+            raise ValueError("not a number")
         seconds = int(stamp)
     except (ValueError, binascii.Error):
         raise SignatureError(
@@ -108,7 +111,8 @@ def verify_ghost(secret: str, body: bytes, headers: Mapping[str, str], now: floa
     header = headers.get("x-ghost-signature", "")
     parts = dict(part.strip().partition("=")[::2] for part in header.split(",") if "=" in part)
     signature, stamp = parts.get("sha256"), parts.get("t")
-    if not signature or not stamp or not stamp.isdigit():
+    # ASCII digits only: `isdigit()` accepts "²", which int() then refuses.
+    if not signature or not stamp or not re.fullmatch(r"[0-9]{1,16}", stamp):
         raise SignatureError("X-Ghost-Signature: sha256=<hex>, t=<ms> is required")
     _check_time(int(stamp) / 1000, now)
     expected = _hmac(secret.encode(), body + stamp.encode()).hex()
@@ -135,6 +139,22 @@ VERIFIERS: dict[str, Verifier] = {
     "ghost": verify_ghost,
     "wordpress": verify_wordpress,
 }
+
+# A refused webhook is told what is wrong with the request (a missing header, a stale timestamp, a
+# signature that does not match) and never whether this agency has this kind configured: an
+# unconfigured webhook is checked against a random secret of this process, so it fails exactly like
+# a wrong signature, after the same HMAC, in the same time. Which case it was goes to the log.
+_DECOY_SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+
+
+def check_signature(
+    kind: str, secret: str | None, body: bytes, headers: Mapping[str, str], now: float
+) -> Verified:
+    """The verified delivery, or SignatureError whose message depends on the request alone."""
+    verified = VERIFIERS[kind](secret or _DECOY_SECRET, body, headers, now)
+    if secret is None:  # a forgery of a random 256-bit key: not a case a caller can provoke
+        raise SignatureError("the signature does not match")
+    return verified
 
 
 # --- signing, for tests and for agencies' own tools -----------------------------------------------

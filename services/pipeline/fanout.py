@@ -16,6 +16,7 @@ from services.logs import get_logger
 from services.pipeline.consumer import Entry, each_entry
 from services.pipeline.ledger import Ledger
 from services.pipeline.media import MediaStep
+from services.pipeline.ownership import Ownership
 from services.pipeline.schedule import Schedule
 from services.runtime import (
     BadEntry,
@@ -58,6 +59,7 @@ class FanOut:
         self.ledger = ledger
         self.media = media or MediaStep(runtime)
         self.schedule = Schedule(runtime.keys.schedule)  # items with a future publish_at wait here
+        self.ownership = Ownership(runtime.redis, runtime.keys)
 
         self.handle = each_entry(self.handle_entry, "fanout.failed")
 
@@ -110,6 +112,15 @@ class FanOut:
                     entry,
                     DeadReason.UNKNOWN_AGENCY,
                     f"agency {item.agency!r} is not in the network file; add it, then replay",
+                    item,
+                )
+                return
+            if not await self.ownership.claim(item.id, item.agency):
+                # Naming the owner would tell one agency what another publishes.
+                await self._dead(
+                    entry,
+                    DeadReason.ID_TAKEN,
+                    f"item id {item.id!r} belongs to another agency; publish with another id (or none)",
                     item,
                 )
                 return
