@@ -23,7 +23,7 @@ from services.config import Network, load_network
 from services.governance.desk import ApprovalDesk
 from services.ingress.updates import UpdateReader
 from services.logs import get_logger, redactor
-from services.ops import janitor
+from services.ops import connection, janitor
 from services.ops.gauges import approvals_source, paused_source, streams_source
 from services.ops.health import OpsServer, Readiness, groups_probe, redis_probe
 from services.ops.metrics import mark_process_dead
@@ -31,6 +31,7 @@ from services.ops.redis_target import RedisTarget
 from services.pipeline import amplify, deliver, fanout
 from services.pipeline.budget import AccountBudget
 from services.pipeline.consumer import InFlight, consume, ensure_group
+from services.pipeline.heartbeat import Heartbeat
 from services.pipeline.ledger import Ledger
 from services.pipeline.media import MediaStep
 from services.pipeline.schedule import Schedule
@@ -161,6 +162,7 @@ class Workers:
                 waited += 1.0
 
     async def start(self) -> None:
+        connection.watch.bind(self.runtime.redis)
         await self.start_ops()
         await self.prepare()
         await self.broker.start()
@@ -205,6 +207,7 @@ class Workers:
     def app(self) -> FastStream:
         """A FastStream application (signals, graceful shutdown) for `hamafza run`."""
         application = FastStream(self.broker, logger=logging.getLogger("hamafza.app"))
+        connection.watch.bind(self.runtime.redis)
         application.on_startup(self.start_ops)
         application.on_startup(self.prepare)
         if self.scheduler is not None:
@@ -246,6 +249,7 @@ def build_workers(
     unknown = chosen - set(SERVICES)
     if unknown:
         raise ValueError(f"unknown services: {', '.join(sorted(unknown))} (known: {', '.join(SERVICES)})")
+    connection.install()  # a lost Redis: one warning and one "back", not a traceback per read
     broker = RedisTarget.parse(runtime.redis_url).broker(
         logger=logging.getLogger("hamafza.broker"),
         log_level=logging.DEBUG,
@@ -287,6 +291,17 @@ def build_workers(
         for platform in _deliver_platforms(runtime, platforms):
             wire(keys.deliveries(platform), deliver.GROUP, worker.handle)
     background: list[Background] = []
+    if "deliver" in chosen and in_flight is not None:
+        heartbeat = Heartbeat(
+            runtime.redis,
+            ledger,
+            in_flight,
+            worker.sending,
+            holder=runtime.consumer,
+            lease_ms=settings.lease_ms,
+            claim_idle_ms=settings.claim_idle_ms,
+        )
+        background.append(heartbeat)
     desk = ApprovalDesk(runtime)
     if "amplify" in chosen:
         wire(

@@ -30,7 +30,10 @@ class Settings:
 
     prefix: str = "hamafza"
     batch_size: int = 100  # entries read per XREADGROUP; also bounds one stream's calls in flight
-    claim_idle_ms: int = 60_000  # a pending entry idle this long belongs to a dead consumer
+    # A pending entry idle this long belongs to a dead consumer: live ones refresh what they hold
+    # (services/pipeline/heartbeat.py), so this can be short and recovery fast.
+    claim_idle_ms: int = 10_000
+    lease_ms: int = 8_000  # a delivery's lease while its platform call runs; renewed by the heartbeat
     max_deliveries: int = 5  # a stream entry delivered this often is poison
     max_attempts: int = 6  # platform calls before a retryable failure becomes a dead letter
     backoff_base_seconds: float = 2.0

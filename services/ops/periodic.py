@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 from services.logs import get_logger
+from services.ops.connection import watch
 
 
 class Periodic:
@@ -33,8 +34,9 @@ class Periodic:
         while not self._stopping.is_set():
             try:
                 await self.step()
-            except Exception:
-                self.log.exception(self.failure_event)
+            except Exception as error:
+                if not watch.swallow(error):  # a lost Redis is reported once, not every step
+                    self.log.exception(self.failure_event)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.interval_seconds)
 

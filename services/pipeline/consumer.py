@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from services.logs import get_logger
+from services.ops.connection import watch
 
 log = get_logger("hamafza.consumer")
 
@@ -48,7 +49,9 @@ EntryHandler = Callable[[Entry], Awaitable[None]]
 async def _guarded(handle_entry: EntryHandler, entry: Entry, failure_event: str) -> None:
     try:
         await handle_entry(entry)
-    except Exception:
+    except Exception as error:
+        if watch.swallow(error):  # Redis went away: reported once; the entry is handed out again
+            return
         log.exception(failure_event, entry_id=entry.id, stream=entry.stream, deliveries=entry.deliveries)
 
 
@@ -78,8 +81,15 @@ class InFlight:
         self._failure_event = failure_event
         self._slots = asyncio.Semaphore(limit)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._held: dict[tuple[str, str, str], Entry] = {}  # read, not yet finished (waiting or running)
+
+    @property
+    def held(self) -> list[Entry]:
+        """Entries this process holds: the heartbeat keeps them from looking abandoned."""
+        return list(self._held.values())
 
     async def handle(self, entries: list[Entry]) -> None:
+        self._held.update((entry.ack, entry) for entry in entries)
         for entry in entries:
             await self._slots.acquire()
             task = asyncio.create_task(self._run(entry))
@@ -90,6 +100,7 @@ class InFlight:
         try:
             await _guarded(self._handle_entry, entry, self._failure_event)
         finally:
+            self._held.pop(entry.ack, None)
             self._slots.release()
 
     @property

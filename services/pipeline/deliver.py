@@ -59,11 +59,15 @@ class Deliver:
         self.caps = DailyCaps(runtime.redis, runtime.keys)
         self.in_flight = InFlight(self.handle_entry, "deliver.failed", runtime.settings.max_in_flight)
         self.handle = self.in_flight.handle
+        self._sending: set[str] = set()
 
-    @staticmethod
-    def lease_ms(adapter: Adapter[Any]) -> int:
-        # Longer than this platform's call can last, so a live worker's lease never runs out under it.
-        return int((adapter.timeout_seconds * 2 + 30) * 1000)
+    def lease_ms(self, adapter: Adapter[Any]) -> int:
+        # Short: the heartbeat renews it while the call runs, so only a dead worker's lease runs out.
+        return self.runtime.settings.lease_ms
+
+    def sending(self) -> list[str]:
+        """The deliveries this worker is handling now, whose leases the heartbeat renews."""
+        return list(self._sending)
 
     async def handle_entry(self, entry: Entry) -> None:
         try:
@@ -101,7 +105,11 @@ class Deliver:
                     f"{delivery.agency!r} has no {delivery.platform} account any more; fix the network file, then replay",
                 )
                 return
-            await self._deliver(delivery, entry, account, adapter)
+            self._sending.add(delivery.id)
+            try:
+                await self._deliver(delivery, entry, account, adapter)
+            finally:
+                self._sending.discard(delivery.id)
 
     async def _deliver(
         self, delivery: Delivery, entry: Entry, account: Account, adapter: Adapter[Any]
@@ -187,7 +195,7 @@ class Deliver:
 
     async def _claim(self, delivery: Delivery, adapter: Adapter[Any]) -> Claim | None:
         try:
-            return await self.ledger.claim(delivery, self.lease_ms(adapter))
+            return await self.ledger.claim(delivery, self.lease_ms(adapter), self.runtime.consumer)
         except ClaimFailed as error:
             # Not known to be durable on a replica: no platform call. The entry stays pending and is
             # handed out again after claim_idle_ms.

@@ -35,7 +35,8 @@ from services.pipeline.coalesce import Coalescer, NotReplicated
 from services.pipeline.schedule import Schedule
 from services.runtime import encode, epoch_ms, now
 
-# KEYS: ledger hash, pause key.  ARGV: now ms, lease ms, item id, agency, platform, action.
+# KEYS: ledger hash, pause key.  ARGV: now ms, lease ms, item id, agency, platform, action, holder.
+# The holder (the worker process) is who renews the lease while its call is in flight (`renew`).
 # Returns {verdict, number}: go/attempts, ambiguous/attempts, busy/lease-until, paused/until,
 # posted/0, dead/0.
 _CLAIM = """
@@ -45,15 +46,30 @@ local now = tonumber(ARGV[1])
 if state == 'sending' then
   local lease = tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0')
   if lease > now then return {'busy', lease} end
-  redis.call('HSET', KEYS[1], 'lease_until', now + tonumber(ARGV[2]))
+  redis.call('HSET', KEYS[1], 'lease_until', now + tonumber(ARGV[2]), 'holder', ARGV[7])
   return {'ambiguous', tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')}
 end
 local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
 if paused > now then return {'paused', paused} end
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'state', 'sending', 'lease_until', now + tonumber(ARGV[2]),
-  'item_id', ARGV[3], 'agency', ARGV[4], 'platform', ARGV[5], 'action', ARGV[6], 'updated_ms', now)
+  'item_id', ARGV[3], 'agency', ARGV[4], 'platform', ARGV[5], 'action', ARGV[6], 'updated_ms', now,
+  'holder', ARGV[7])
 return {'go', attempts}
+"""
+
+# A live worker's heartbeat: extends the leases it holds, nothing else.
+# KEYS: ledger hashes.  ARGV: now ms, lease ms, holder.  Returns how many were renewed.
+_RENEW = """
+local renewed = 0
+for _, key in ipairs(KEYS) do
+  local held = redis.call('HMGET', key, 'state', 'holder')
+  if held[1] == 'sending' and held[2] == ARGV[3] then
+    redis.call('HSET', key, 'lease_until', tonumber(ARGV[1]) + tonumber(ARGV[2]))
+    renewed = renewed + 1
+  end
+end
+return renewed
 """
 
 
@@ -127,11 +143,19 @@ class Ledger:
             redis, transaction=False, wait_replicas=(claim_replicas, claim_replica_timeout_ms)
         )
         self._claim = redis.register_script(_CLAIM)
+        self._renew = redis.register_script(_RENEW)
         # Units of work from concurrent deliveries share round trips (see services.coalesce).
         self.plain = Coalescer(redis, transaction=False)
         self.transaction = Coalescer(redis, transaction=True)
 
-    async def claim(self, delivery: Delivery, lease_ms: int) -> Claim:
+    async def renew(self, delivery_ids: list[str], lease_ms: int, holder: str) -> int:
+        """Extend the leases `holder` holds on these deliveries (those still `sending`)."""
+        if not delivery_ids:
+            return 0
+        keys = [self.keys.ledger(delivery_id) for delivery_id in delivery_ids]
+        return int(await self._renew(keys=keys, args=[epoch_ms(now()), lease_ms, holder]))
+
+    async def claim(self, delivery: Delivery, lease_ms: int, holder: str = "") -> Claim:
         keys = [self.keys.ledger(delivery.id), self.keys.pause(delivery.platform, delivery.agency)]
         args: list[EncodableT] = [
             epoch_ms(now()),
@@ -140,6 +164,7 @@ class Ledger:
             delivery.agency,
             delivery.platform,
             delivery.action.value,
+            holder,
         ]
 
         def fill(pipe: Pipeline) -> None:
