@@ -22,6 +22,7 @@ import html
 import unicodedata
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
+from datetime import UTC, timedelta
 from typing import Any, ClassVar
 
 import aiohttp
@@ -47,8 +48,10 @@ from schemas import Action, Delivery, PostRef
 
 X_HOST = "https://api.twitter.com"
 TWEET_URL = "https://x.com/i/web/status/{id}"
-# X's user timeline endpoint returns at most 100 tweets a page; reconcile looks no further back.
-RECENT_TWEETS = 100
+# X's user timeline: at most 100 tweets a page, and only the newest 3,200 reachable by paging.
+PAGE_SIZE = 100
+TIMELINE_LIMIT = 3200
+CLOCK_SKEW = timedelta(minutes=2)  # our clock against X's created_at
 
 
 class XCredentials(BaseModel):
@@ -168,27 +171,57 @@ class XAdapter(Adapter[XCredentials]):
         return await super().amplify(credentials, delivery, source)
 
     async def reconcile(self, credentials: XCredentials, delivery: Delivery) -> Posted | None:
-        """The account's recent tweet with this delivery's text, if any.
+        """The account's tweet with this delivery's text since the call was claimed, if any.
+
+        Looks back by time, not by count: the user timeline from `claimed_at` (less two minutes of
+        clock skew) on, page after page (`pagination_token`), so an account that tweeted hundreds of
+        times since is still searched to the claim. "Absent" only when every tweet since the claim
+        was seen; when X cannot show that far (its 3,200-tweet window) or the claim time is unknown
+        and the account has more than X shows, it is CannotReconcile: a person decides.
 
         Texts are compared after `comparable()`: X returns links rewritten to t.co and `&<>` HTML-
-        escaped, so links count as equal whatever they point to and entities are decoded first. Only
-        the newest 100 tweets are searched; an account that tweeted more since would need a person.
+        escaped, so links count as equal whatever they point to and entities are decoded first.
         A retweet is never reconciled: resending it is harmless, as X refuses a second one.
         """
         if delivery.action == Action.REPOST:
             return None
         wanted = comparable(delivery.text)
-        response = await self._call(
-            credentials,
-            lambda client: client.get_users_tweets(
-                id=credentials.user_id, max_results=RECENT_TWEETS, user_auth=True
-            ),
-            write=False,
+        since = delivery.claimed_at - CLOCK_SKEW if delivery.claimed_at else None
+        start_time = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if since else None
+        token: str | None = None
+        seen = 0
+        for _ in range(TIMELINE_LIMIT // PAGE_SIZE):
+            response = await self._call(
+                credentials, self._timeline_page(credentials, start_time, token), write=False
+            )
+            for tweet in response.data or []:
+                if comparable(tweet.text) == wanted:
+                    return Posted(post_id=str(tweet.id), url=TWEET_URL.format(id=tweet.id))
+            seen += len(response.data or [])
+            token = (response.meta or {}).get("next_token")
+            if token is None:
+                break
+        if token is None and seen < TIMELINE_LIMIT:
+            return None  # every tweet since the claim (or ever) was seen: surely absent
+        reach = "since the call was made" if since else "(the call's time is unknown)"
+        raise CannotReconcile(
+            f"the account has more tweets {reach} than X lets anyone page through ({TIMELINE_LIMIT})"
         )
-        for tweet in response.data or []:
-            if comparable(tweet.text) == wanted:
-                return Posted(post_id=str(tweet.id), url=TWEET_URL.format(id=tweet.id))
-        return None
+
+    @staticmethod
+    def _timeline_page(
+        credentials: XCredentials, start_time: str | None, token: str | None
+    ) -> Callable[[AsyncClient], Awaitable[Any]]:
+        def page(client: AsyncClient) -> Awaitable[Any]:
+            return client.get_users_tweets(  # type: ignore[no-any-return]
+                id=credentials.user_id,
+                max_results=PAGE_SIZE,
+                start_time=start_time,
+                pagination_token=token,
+                user_auth=True,
+            )
+
+        return page
 
     # --- reach -----------------------------------------------------------------------------------
 
@@ -259,12 +292,15 @@ class XAdapter(Adapter[XCredentials]):
         return await XMediaUpload(X_HOST, self._http.get, self.timeout_seconds).upload(keys, media)
 
     async def _already_posted(self, credentials: XCredentials, delivery: Delivery) -> Posted:
-        existing = await self.reconcile(credentials, delivery)
+        try:
+            existing = await self.reconcile(credentials, delivery)
+        except CannotReconcile:
+            existing = None
         if existing is None:
-            # It may be ours, further back than the newest 100: a person must look.
+            # It may be ours, further back than anything X shows: a person must look.
             raise CannotReconcile(
                 "X refused the text as a duplicate of an earlier tweet of this account, "
-                "and none of its newest 100 tweets matches it"
+                "and none of the tweets X shows matches it"
             )
         return existing
 

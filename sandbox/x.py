@@ -16,6 +16,7 @@ import hashlib
 import math
 import re
 import time
+from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
@@ -40,6 +41,7 @@ DUPLICATE_CONTENT = "You are not allowed to create a Tweet with duplicate conten
 ALREADY_RETWEETED = "You have already retweeted this Tweet."
 NOT_PERMITTED = "You are not permitted to perform this action."
 WINDOW_SECONDS = 15 * 60
+TIMELINE_LIMIT = 3200  # "up to 3,200 of the most recent Tweets" can be reached through the timeline
 READ_LIMIT = 900
 
 _OAUTH_PARAM = re.compile(r'(\w+)="([^"]*)"')
@@ -216,6 +218,9 @@ class XFake(Fake):
         return json_response(200, body, self._read_headers())
 
     async def _user_tweets(self, request: web.Request) -> web.Response:
+        """GET /2/users/:id/tweets as X documents it: newest first, `max_results` 5–100 a page,
+        `pagination_token` from the previous page's `meta.next_token`, `start_time` (ISO 8601, UTC)
+        as the oldest moment wanted, and only the 3,200 most recent tweets reachable at all."""
         self._reader(request)
         user_id = request.match_info["user_id"]
         raw_max = request.query.get("max_results", "10")
@@ -223,13 +228,32 @@ class XFake(Fake):
             raise invalid("max_results", raw_max, "`max_results` must be a number between 5 and 100.")
         fields = self._fields(request)
         newest_first = sorted(self._tweets_by(user_id), key=lambda post: int(post.post_id), reverse=True)
-        page = newest_first[: int(raw_max)]
+        reachable = newest_first[:TIMELINE_LIMIT]
+        raw_start = request.query.get("start_time")
+        if raw_start is not None:
+            try:
+                start = datetime.fromisoformat(raw_start.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                raise invalid("start_time", raw_start, "Invalid 'start_time':'" + raw_start + "'.") from None
+            reachable = [post for post in reachable if post.at >= start]
+        token = request.query.get("pagination_token")
+        offset = 0
+        if token is not None:
+            match = re.fullmatch(r"7140dibdnow9c7btw4([0-9]{1,6})", token)
+            if match is None:
+                raise invalid(
+                    "pagination_token", token, "The `pagination_token` query parameter value is not valid."
+                )
+            offset = int(match.group(1))
+        page = reachable[offset : offset + int(raw_max)]
         meta: dict[str, Any] = {"result_count": len(page)}
         body: dict[str, Any] = {"meta": meta}
         if page:
             body["data"] = [self._tweet_json(post, fields) for post in page]
             meta["newest_id"] = page[0].post_id
             meta["oldest_id"] = page[-1].post_id
+        if offset + int(raw_max) < len(reachable):
+            meta["next_token"] = f"7140dibdnow9c7btw4{offset + int(raw_max)}"
         return json_response(200, body, self._read_headers())
 
     async def _me(self, request: web.Request) -> web.Response:

@@ -98,6 +98,11 @@ class Delivery(BaseModel):
         description="When this delivery's clock started: the item's XADD for an own post, the source "
         "post for an amplification (for the latency metrics).",
     )
+    claimed_at: AwareDatetime | None = Field(
+        default=None,
+        description="Set only when asking a platform about an ambiguous call: when the ledger claimed "
+        "it, so reconciliation knows how far back to look. Never on a stream.",
+    )
 
     @staticmethod
     def make_id(item_id: str, agency: str, platform: str, action: Action | str) -> str:

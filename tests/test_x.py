@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -207,7 +208,7 @@ async def test_duplicate_refused_but_out_of_reach_is_for_a_person_to_check(
 ) -> None:
     await x.publish(agency, delivery("قدیمی"))
     fake = sandbox.sandbox.fakes["x"]
-    for n in range(100):  # newer tweets push it past the 100 that reconcile reads
+    for n in range(3200):  # newer tweets push it past the 3,200 X lets anyone page through
         fake.record(account="4242", post_id=str(fake.next_id()), action="publish", text=f"خبر {n}")
 
     # It may be our own earlier post: never resent, never called rejected, but unconfirmed.
@@ -285,6 +286,46 @@ async def test_after_a_dropped_response_reconcile_finds_the_post(
     found = await x.reconcile(agency, lost)
     assert found == Posted(post_id=committed.post_id, url=f"https://x.com/i/web/status/{committed.post_id}")
     assert await x.reconcile(agency, delivery("هرگز فرستاده نشد", action)) is None
+
+
+async def test_reconcile_looks_back_by_time_to_the_claim_across_pages(
+    x: XAdapter, agency: XCredentials, sandbox: RunningSandbox
+) -> None:
+    fake = sandbox.sandbox.fakes["x"]
+    now = time.time()
+    claimed = datetime.fromtimestamp(now - 600, tz=UTC)
+    for n in range(50):  # before the claim: never read
+        fake.record(
+            account="4242", post_id=str(fake.next_id()), action="publish", text=f"پیش {n}", at=now - 3600
+        )
+    ours = fake.record(
+        account="4242", post_id=str(fake.next_id()), action="publish", text="گمشده", at=now - 590
+    )
+    for n in range(250):  # an account that tweeted 250 times since: the old 100-tweet look missed it
+        fake.record(
+            account="4242", post_id=str(fake.next_id()), action="publish", text=f"پس {n}", at=now - 300
+        )
+    lost = delivery("گمشده").model_copy(update={"claimed_at": claimed})
+    found = await x.reconcile(agency, lost)
+    assert found is not None and found.post_id == ours.post_id
+    absent = delivery("هرگز نرفت").model_copy(update={"claimed_at": claimed})
+    assert await x.reconcile(agency, absent) is None  # every tweet since the claim was seen
+
+
+async def test_reconcile_says_unknown_when_x_cannot_show_back_to_the_claim(
+    x: XAdapter, agency: XCredentials, sandbox: RunningSandbox
+) -> None:
+    fake = sandbox.sandbox.fakes["x"]
+    now = time.time()
+    for n in range(3300):  # more than X's 3,200-tweet window since the claim
+        fake.record(
+            account="4242", post_id=str(fake.next_id()), action="publish", text=f"سیل {n}", at=now - 60
+        )
+    lost = delivery("دیده نمی‌شود").model_copy(
+        update={"claimed_at": datetime.fromtimestamp(now - 120, tz=UTC)}
+    )
+    with pytest.raises(CannotReconcile, match="3200"):
+        await x.reconcile(agency, lost)
 
 
 async def test_a_retweet_is_never_reconciled_as_resending_is_safe(

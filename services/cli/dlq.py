@@ -168,3 +168,58 @@ def dlq_purge(
             await redis.aclose()
 
     console.print(f"purged {asyncio.run(purge())}")
+
+
+RESOLVED = {
+    "resolved_posted": "recorded as posted; partners will amplify it",
+    "resolved_absent": "sent again through the ledger",
+    "already_posted": "the ledger already shows it posted; the dead letter is removed",
+}
+
+
+@dlq_app.command("resolve")
+def dlq_resolve(
+    letter_id: Annotated[str, typer.Argument(help="The id of an `unconfirmed` dead letter.")],
+    posted: Annotated[
+        str | None, typer.Option("--posted", help="The post is there: its URL or its id on the platform.")
+    ] = None,
+    absent: Annotated[bool, typer.Option("--absent", help="The post is not there: send it again.")] = False,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who checked (recorded in the ledger); default: the OS user.")
+    ] = None,
+    chat: Annotated[
+        str | None, typer.Option("--chat", help="The post's chat or channel, where forwards need one.")
+    ] = None,
+    redis_url: RedisOption = DEFAULT_URL,
+    prefix: PrefixOption = "hamafza",
+) -> None:
+    """Settle an `unconfirmed` delivery after checking the account: --posted or --absent."""
+    import getpass
+
+    if (posted is None) == (not absent):
+        errors.print("[red]say either --posted <url or post id> or --absent[/red]")
+        raise typer.Exit(2)
+    who = by or getpass.getuser()
+
+    async def resolve() -> str:
+        redis, letters = _dead_letters(redis_url, prefix)
+        try:
+            outcome: str = await letters.resolve(letter_id, posted=posted, absent=absent, by=who, chat=chat)
+            return outcome
+        finally:
+            await redis.aclose()
+
+    try:
+        outcome = asyncio.run(resolve())
+    except ValueError as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    if outcome not in RESOLVED:
+        explanation = {
+            "no_such_letter": f"no dead letter {letter_id}",
+            "not_unconfirmed": "only an `unconfirmed` delivery can be resolved; use `dlq replay` for others",
+            "in_flight": "the delivery is being sent again already",
+        }.get(outcome, outcome)
+        errors.print(f"[red]{explanation}[/red]")
+        raise typer.Exit(1)
+    console.print(f"{outcome}: {RESOLVED[outcome]} (by {who})")

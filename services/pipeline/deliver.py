@@ -143,8 +143,9 @@ class Deliver:
                 log.info("delivery.account_paused", until=until.isoformat())
             case Verdict.AMBIGUOUS:
                 log.warning("delivery.recovering", detail="a worker stopped mid-call; asking the platform")
+                claimed_at = await self.ledger.claimed_at(delivery.id)  # how far back to look
                 await self._reconcile(
-                    delivery, entry, account, adapter, claim.number, "worker stopped mid-call"
+                    delivery, entry, account, adapter, claim.number, "worker stopped mid-call", claimed_at
                 )
             case Verdict.GO:
                 await self._attempt(delivery, entry, account, adapter, media, claim.number)
@@ -170,11 +171,12 @@ class Deliver:
                 attempts,
             )
             return
+        claimed_at = now()
         try:
             async with asyncio.timeout(adapter.timeout_seconds + 5):
                 posted = await self._call(delivery, account, adapter, media)
         except Exception as error:
-            await self._failed(delivery, entry, account, adapter, attempts, error)
+            await self._failed(delivery, entry, account, adapter, attempts, error, claimed_at)
         else:
             await self._posted(delivery, entry, posted)
 
@@ -222,6 +224,7 @@ class Deliver:
         adapter: Adapter[Any],
         attempts: int,
         error: Exception,
+        claimed_at: datetime | None = None,
     ) -> None:
         decision = decide(error)
         if decision.rule.bug:
@@ -238,7 +241,9 @@ class Deliver:
             case Outcome.RETRY:
                 await self._retry(delivery, entry, attempts, decision.detail)
             case Outcome.RECONCILE:
-                await self._reconcile(delivery, entry, account, adapter, attempts, decision.detail)
+                await self._reconcile(
+                    delivery, entry, account, adapter, attempts, decision.detail, claimed_at
+                )
             case Outcome.PAUSE_AND_DEAD:
                 pause_until = now() + timedelta(seconds=self.runtime.settings.auth_pause_seconds)
                 await self.ledger.pause_account(delivery.platform, delivery.agency, pause_until)
@@ -315,9 +320,12 @@ class Deliver:
         adapter: Adapter[Any],
         attempts: int,
         why: str,
+        claimed_at: datetime | None = None,
     ) -> None:
         try:
-            found = await adapter.reconcile(account.credentials, delivery)
+            # The claim time tells the platform's check how far back to look (never sent on a stream).
+            asked = delivery.model_copy(update={"claimed_at": claimed_at})
+            found = await adapter.reconcile(account.credentials, asked)
         except CannotReconcile as error:
             await self._dead(
                 delivery,

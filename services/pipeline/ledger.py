@@ -17,7 +17,7 @@ import asyncio
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -54,7 +54,7 @@ if paused > now then return {'paused', paused} end
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'state', 'sending', 'lease_until', now + tonumber(ARGV[2]),
   'item_id', ARGV[3], 'agency', ARGV[4], 'platform', ARGV[5], 'action', ARGV[6], 'updated_ms', now,
-  'holder', ARGV[7])
+  'holder', ARGV[7], 'claimed_ms', now)
 return {'go', attempts}
 """
 
@@ -70,6 +70,15 @@ for _, key in ipairs(KEYS) do
   end
 end
 return renewed
+"""
+
+# KEYS: dead stream, entry's stream.  ARGV: group, entry id, letter JSON.
+_DEAD_ENTRY = """
+if redis.call('XACK', KEYS[2], ARGV[1], ARGV[2]) == 1 then
+  redis.call('XADD', KEYS[1], '*', 'data', ARGV[3])
+  return 1
+end
+return 0
 """
 
 
@@ -144,6 +153,7 @@ class Ledger:
         )
         self._claim = redis.register_script(_CLAIM)
         self._renew = redis.register_script(_RENEW)
+        self._dead_entry = redis.register_script(_DEAD_ENTRY)
         # Units of work from concurrent deliveries share round trips (see services.coalesce).
         self.plain = Coalescer(redis, transaction=False)
         self.transaction = Coalescer(redis, transaction=True)
@@ -154,6 +164,12 @@ class Ledger:
             return 0
         keys = [self.keys.ledger(delivery_id) for delivery_id in delivery_ids]
         return int(await self._renew(keys=keys, args=[epoch_ms(now()), lease_ms, holder]))
+
+    async def claimed_at(self, delivery_id: str) -> datetime | None:
+        """When the last call of a delivery was claimed: how far back reconciliation must look."""
+        raw: Any = await self.redis.hmget(self.keys.ledger(delivery_id), ["claimed_ms", "updated_ms"])
+        stamp = next((value for value in raw if value), None)
+        return datetime.fromtimestamp(int(stamp) / 1000, tz=UTC) if stamp else None
 
     async def claim(self, delivery: Delivery, lease_ms: int, holder: str = "") -> Claim:
         keys = [self.keys.ledger(delivery.id), self.keys.pause(delivery.platform, delivery.agency)]
@@ -291,12 +307,21 @@ class Ledger:
         return letter
 
     async def dead_entry(self, letter: DeadLetter, ack: tuple[str, str, str] | None) -> None:
-        """A dead letter for an entry that never became a delivery (not JSON, unknown agency…)."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(self.keys.dead, encode(letter))
-            self._ack(pipe, ack)
-            await pipe.execute()
-        if self.metrics is not None:
+        """A dead letter for an entry that never became a delivery (not JSON, unknown agency…).
+
+        Written only by whoever acknowledges the entry, so an entry handed out twice (a slow first
+        handler, then the claimer) still gives one dead letter."""
+        if ack is None:
+            await self.redis.xadd(self.keys.dead, encode(letter))
+            written = True
+        else:
+            stream, group, entry_id = ack
+            written = bool(
+                await self._dead_entry(
+                    keys=[self.keys.dead, stream], args=[group, entry_id, encode(letter)["data"]]
+                )
+            )
+        if written and self.metrics is not None:
             self.metrics.dead_letter(letter.reason.value)
 
     async def reschedule(
