@@ -54,7 +54,7 @@ async def test_hostile_entries_are_dead_letters_on_the_first_attempt(runtime: Ru
         await redis.zadd(keys.schedule, {"[" * 10_000: 0})
         await wait_idle(workers)
     letters = [letter for _, letter in await dead_letters(redis, keys)]
-    assert len(letters) == 6, [(l.stage, l.reason.value, l.detail[:80]) for l in letters]
+    assert len(letters) == 6, [(x.stage, x.reason.value, x.detail[:80]) for x in letters]
     for letter in letters:
         assert letter.attempts <= 1, letter  # first hand-out: no crash loop
         assert letter.reason in (DeadReason.INVALID_ENTRY, DeadReason.POISON)

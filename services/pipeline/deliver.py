@@ -331,7 +331,7 @@ class Deliver:
                 delivery,
                 entry,
                 DeadReason.UNCONFIRMED,
-                f"{why}; {error}. Check the account: if the post is missing, `hamafza dlq replay`",
+                f"{why}; {error}. Check the account, then `hamafza dlq resolve <id> --posted <url>` or `--absent`",
                 attempts,
             )
             return

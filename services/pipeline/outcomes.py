@@ -47,7 +47,7 @@ POLICY: tuple[Rule, ...] = (
         CannotReconcile,
         Outcome.DEAD,
         DeadReason.UNCONFIRMED,
-        "{error}. Check the account: if the post is missing, `hamafza dlq replay --force`",
+        "{error}. Check the account, then `hamafza dlq resolve <id> --posted <url>` or `--absent`",
     ),
     Rule(
         AuthError,
