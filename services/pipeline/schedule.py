@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 from redis.exceptions import NoScriptError
 
-from services.runtime import epoch_ms, now
+from services.runtime import epoch_ms, loads_bounded, now
 
 # Moves due entries onto their streams; atomic, so any number of schedulers may run.
 # KEYS: schedule, dead stream.  ARGV: now ms, max entries, now as ISO text.
@@ -77,8 +77,16 @@ class Schedule:
         moved = 0
         members: Any = await redis.zrangebyscore(self.key, due_now, "+inf")
         for member in members:
-            entry = json.loads(member)
-            if entry.get("stream") != stream or not wanted(json.loads(entry["data"])):
+            try:  # a member no scheduler could release (the release dead-letters it) is skipped
+                entry = loads_bounded(member)
+                data = (
+                    loads_bounded(entry["data"])
+                    if isinstance(entry, dict) and entry.get("stream") == stream
+                    else None
+                )
+            except (ValueError, TypeError, KeyError):
+                continue
+            if not isinstance(data, dict) or not wanted(data):
                 continue
             # XX: only if still scheduled; a scheduler may have released it meanwhile.
             moved += int(await redis.zadd(self.key, {member: due_now}, xx=True, ch=True) or 0)
