@@ -142,7 +142,9 @@ class FeedWatcher:
             except PayloadError as error:
                 log.warning("feed.entry_unmappable", agency=self.agency, entry=key, detail=str(error))
             else:
-                published_ids.append(str(await self.publish(item)))
+                published = await self.publish(item)
+                if published is not None:
+                    published_ids.append(str(published))
             await self.redis.zadd(self.seen_key, {key: self.clock()})
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.state_key, "url", self.url)

@@ -14,7 +14,7 @@ from services.config import Network
 from services.ingress.app import create_app
 from services.ingress.deps import ApiState, log
 from services.ingress.feeds import FeedService
-from services.ingress.ingest import Ingest
+from services.ingress.ingest import Ingest, Refused
 from services.ingress.tokens import TokenBook, register_ingest_secrets
 from services.ops.health import Readiness, add_routes, redis_probe
 from services.runtime import Runtime
@@ -55,8 +55,12 @@ class ApiService:
         self._task: asyncio.Task[None] | None = None
         ingest = self.state.ingest
 
-        async def publish(item: Item) -> str:
-            return (await ingest.accept(item, source="feed")).id
+        async def publish(item: Item) -> str | None:
+            try:
+                return (await ingest.accept(item, source="feed")).id
+            except Refused as refused:  # an id another agency owns: skipped, never retried forever
+                log.warning("feed.entry_refused", agency=item.agency, item_id=item.id, detail=refused.message)
+                return None
 
         self.feeds = FeedService(runtime.redis, runtime.keys, agencies, publish)
 

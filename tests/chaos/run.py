@@ -56,6 +56,7 @@ from schemas.network import PlatformSettings
 from services.keys import Keys
 from services.ops.embedded_redis import EmbeddedRedis, start_embedded
 from services.ops.status import DeliveryStatus, dead_letters, item_deliveries, outstanding_work
+from services.runtime import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORMS = ("telegram", "x")
@@ -145,6 +146,8 @@ class State:
     survivors: list[tuple[Worker, int]] = field(default_factory=list)  # (worker, log offset at restart)
     faults: list[FaultRecord] = field(default_factory=list)
     item_ids: list[str] = field(default_factory=list)
+    published_at: dict[str, float] = field(default_factory=dict)  # item id → wall time of its XADD
+    kill_times: list[float] = field(default_factory=list)  # wall times of the SIGKILLs
     xadd_retries: int = 0
     supervisors: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -222,8 +225,8 @@ def network_document(sandbox: RunningSandbox, config: ChaosConfig) -> dict[str, 
 
 
 def lease_ms(config: ChaosConfig) -> int:
-    # services.pipeline.deliver.Deliver.lease_ms, for the timeout the network file gives every adapter.
-    return int((config.platform_timeout_seconds * 2 + 30) * 1000)
+    # services.runtime.Settings.lease_ms: short, since live workers renew theirs (the heartbeat).
+    return Settings().lease_ms
 
 
 def max_deliveries(config: ChaosConfig) -> int:
@@ -311,6 +314,7 @@ async def publish(state: State, seconds: float) -> None:
             data = json.dumps({"id": item_id, "agency": agency, "text": text}, ensure_ascii=False)
             await retrying(lambda data=data: redis.xadd(state.keys.items, {"data": data}), state)  # type: ignore[misc]
             state.item_ids.append(item_id)
+            state.published_at[item_id] = time.time()
             await asyncio.sleep(pause)
     finally:
         await redis.aclose()
@@ -329,6 +333,7 @@ async def kill_workers(state: State, window: float) -> None:
         victim = rng.choice(candidates)
         victim.killed = victim.chaos_killed = True
         victim.process.send_signal(signal.SIGKILL)
+        state.kill_times.append(time.time())
         await victim.process.wait()
         state.kills += 1
         await asyncio.sleep(rng.uniform(0.1, 1.0))
@@ -535,6 +540,8 @@ async def audit(state: State, redis: aioredis.Redis) -> dict[str, Any]:
         f"{letter.platform or '-'}:{letter.reason.value}" for _, letter in letters
     )
     lost = len(lost_ids) + len(posted_unseen)
+    delays = delays_after_kills(state, posts)
+    unconfirmed = dead_by_reason.get("unconfirmed", 0)
     return {
         "items": len(set(state.item_ids)),
         "deliveries": len(expected),
@@ -544,6 +551,9 @@ async def audit(state: State, redis: aioredis.Redis) -> dict[str, Any]:
         "dead_by_platform_reason": dict(sorted(dead_by_platform_reason.items())),
         "lost": lost,
         "duplicated": sum(count - 1 for count in duplicated.values()),
+        "unconfirmed_percent": round(100 * unconfirmed / max(len(expected), 1), 2),
+        "own_posts_outstanding_at_kills": len(delays),
+        "p99_own_post_delay_after_kill_seconds": percentile(delays, 99),
         "on_platform_but_dead": dict(sorted(on_platform_but_dead.items())),
         "platform_records": len(posts),
         "unexplained_records": unexplained + len(not_in_ledger),
@@ -688,6 +698,30 @@ async def run_chaos(config: ChaosConfig) -> dict[str, Any]:
             shutil.rmtree(run_dir, ignore_errors=True)
 
 
+def percentile(values: list[float], rank: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, math.ceil(rank / 100 * len(ordered)) - 1)], 2)
+
+
+def delays_after_kills(state: State, posts: list[SandboxPost]) -> list[float]:
+    """For every kill, how long each own post still outstanding then (its item published before the
+    kill, the post not yet on the platform) took to appear after the kill: how fast work a dead
+    worker held comes back, since its lease must run out and another worker reconcile it."""
+    landed: dict[str, list[float]] = {}
+    for post in posts:
+        match = MARKER.search(post.text)
+        if post.action == "publish" and match:
+            landed.setdefault(match.group(1), []).append(post.at)
+    delays = []
+    for killed in state.kill_times:
+        for item_id, published in state.published_at.items():
+            if published < killed:
+                delays += [at - killed for at in landed.get(item_id, []) if at > killed]
+    return delays
+
+
 def fault_summary(state: State) -> dict[str, dict[str, int]]:
     summary: dict[str, dict[str, int]] = {}
     for record in state.faults:
@@ -717,6 +751,11 @@ def table(report: dict[str, Any]) -> str:
     rows += [
         ("lost", str(report["lost"])),
         ("duplicated", str(report["duplicated"])),
+        ("unconfirmed (% of deliveries)", str(report["unconfirmed_percent"])),
+        (
+            "p99 own-post delay after a kill (s)",
+            f"{report['p99_own_post_delay_after_kill_seconds']} over {report['own_posts_outstanding_at_kills']} posts",
+        ),
         ("on platform but dead-lettered", json.dumps(report["on_platform_but_dead"])),
         ("platform records", str(report["platform_records"])),
         ("unexplained platform records", str(report["unexplained_records"])),
