@@ -142,9 +142,8 @@ class FeedWatcher:
             except PayloadError as error:
                 log.warning("feed.entry_unmappable", agency=self.agency, entry=key, detail=str(error))
             else:
-                published = await self.publish(item)
-                if published is not None:
-                    published_ids.append(str(published))
+                # None: refused (an id another agency owns), logged by the publisher, not retried
+                published_ids += [str(found) for found in [await self.publish(item)] if found is not None]
             await self.redis.zadd(self.seen_key, {key: self.clock()})
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.state_key, "url", self.url)
