@@ -38,7 +38,7 @@ class FlakyGateway(RetryableError):
             CannotReconcile("no way to check"),
             Outcome.DEAD,
             DeadReason.UNCONFIRMED,
-            "no way to check. Check the account: if the post is missing, `hamafza dlq replay --force`",
+            "no way to check. Check the account, then `hamafza dlq resolve <id> --posted <url>` or `--absent`",
         ),
         (
             AuthError("401 token revoked"),
