@@ -290,18 +290,8 @@ def build_workers(
         in_flight = worker.in_flight
         for platform in _deliver_platforms(runtime, platforms):
             wire(keys.deliveries(platform), deliver.GROUP, worker.handle)
-    background: list[Background] = []
-    if "deliver" in chosen and in_flight is not None:
-        heartbeat = Heartbeat(
-            runtime.redis,
-            ledger,
-            in_flight,
-            worker.sending,
-            holder=runtime.consumer,
-            lease_ms=settings.lease_ms,
-            claim_idle_ms=settings.claim_idle_ms,
-        )
-        background.append(heartbeat)
+    # A live deliver worker renews what it holds (services/pipeline/heartbeat.py).
+    background: list[Background] = [Heartbeat.of(worker, ledger)] if "deliver" in chosen else []
     desk = ApprovalDesk(runtime)
     if "amplify" in chosen:
         wire(

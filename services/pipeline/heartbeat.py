@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from itertools import groupby
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 from redis.typing import StreamIdT
@@ -24,6 +25,9 @@ from redis.typing import StreamIdT
 from services.ops.periodic import Periodic
 from services.pipeline.consumer import InFlight
 from services.pipeline.ledger import Ledger
+
+if TYPE_CHECKING:
+    from services.pipeline.deliver import Deliver
 
 
 def interval_seconds(lease_ms: int, claim_idle_ms: int) -> float:
@@ -45,6 +49,20 @@ class Heartbeat(Periodic):
         super().__init__("heartbeat", interval_seconds(lease_ms, claim_idle_ms), self.beat)
         self.redis, self.ledger, self.in_flight, self.sending = redis, ledger, in_flight, sending
         self.holder, self.lease_ms = holder, lease_ms
+
+    @classmethod
+    def of(cls, worker: Deliver, ledger: Ledger) -> Heartbeat:
+        """The heartbeat of a deliver worker: its entries in flight, its deliveries being sent."""
+        runtime, settings = worker.runtime, worker.runtime.settings
+        return cls(
+            runtime.redis,
+            ledger,
+            worker.in_flight,
+            worker.sending,
+            holder=runtime.consumer,
+            lease_ms=settings.lease_ms,
+            claim_idle_ms=settings.claim_idle_ms,
+        )
 
     async def beat(self) -> None:
         held = sorted(self.in_flight.held, key=lambda entry: (entry.stream, entry.group))
