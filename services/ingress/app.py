@@ -28,8 +28,8 @@ from starlette.responses import Response
 from schemas import Item
 from services import streams
 from services.ingress.approvals_api import router as approvals_router
-from services.ingress.report_api import router as report_router
 from services.ingress.deps import ApiState, log
+from services.ingress.report_api import router as report_router
 from services.ingress.routes import router
 from services.keys import Keys
 
