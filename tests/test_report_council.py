@@ -113,6 +113,8 @@ async def test_the_report_over_http_is_for_the_council_only_and_notes_are_shown(
         assert as_json.status_code == 200 and as_json.headers["content-type"].startswith("application/json")
         document = as_json.json()
         assert document["totals"]["items"] == 1 and document["totals"]["amplifications"] == 2
+        coverage = {a["agency"]: (a["channels"], a["coverage"]) for a in document["agencies"]}
+        assert coverage["khz-roads"] == (["memory"], 1.0)  # its one channel carried its item
         assert document["outcomes"][0]["text"] == "سفرهای نوروزی بی‌حادثه گذشت"
         assert document["campaigns"][0]["note"] == "سفرهای نوروزی بی‌حادثه گذشت"
         as_html = await http.get("/v1/report", headers={**council, "Accept": "text/html"})

@@ -112,9 +112,9 @@ def report(
             until=reporting.parse_day(until),
             agency=agency,
         )
-        names = (
-            {k: v.name for k, v in load_network(config, load_adapters()).agencies.items()} if config else {}
-        )
+        network = load_network(config, load_adapters()) if config else None
+        names = {k: v.name for k, v in network.agencies.items()} if network else {}
+        channels = {k: network.platforms_of(k) for k in network.agencies} if network else None
     except (reporting.ReportError, ConfigError) as error:
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
@@ -127,6 +127,7 @@ def report(
                 Keys(prefix),
                 filters=filters,
                 agency_names=names,
+                agency_channels=channels,
                 platform_titles=reporting.platform_titles(lang),
                 top=top,
                 calendar=calendar,

@@ -29,6 +29,7 @@ async def reach_report(
             runtime.redis,
             runtime.keys,
             agency_names={name: agency.name for name, agency in network.agencies.items()},
+            agency_channels={name: network.platforms_of(name) for name in network.agencies},
             platform_titles=platform_titles("fa"),
         )
     finally:

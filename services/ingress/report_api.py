@@ -94,6 +94,7 @@ async def get_report(
         runtime.keys,
         filters=filters,
         agency_names={name: config.name for name, config in runtime.network.agencies.items()},
+        agency_channels={name: runtime.network.platforms_of(name) for name in runtime.network.agencies},
         platform_titles=reporting.platform_titles(lang),
         top=top,
         calendar=calendar,

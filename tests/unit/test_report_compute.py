@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from services.reach.report import Filters, Rows, compute
-from services.reach.report.model import ApprovalRow, FailureRow, ItemRow, Note, PostRow, Snapshot
+from services.reach.report.model import (
+    ApprovalRow,
+    AudiencePoint,
+    FailureRow,
+    ItemRow,
+    Note,
+    PostRow,
+    Snapshot,
+)
 
 NAMES = {"roads": "راه و شهرسازی"}  # from the network file: an agency with no items still gets a row
 NOON = datetime(2025, 3, 21, 8, 30, tzinfo=UTC)  # 12:00 in Tehran, 1 Farvardin 1404
@@ -235,7 +243,8 @@ def test_the_json_keys_are_those_of_docs_report_md() -> None:
     assert set(document["agencies"][0]) == {
         "agency", "name", "items", "own_posts", "own_posts_total", "amplifications_received",
         "amplifications_given", "engagement", "own_potential_reach", "potential_reach", "isolated_items",
-        "isolation", "failed", "failed_items", "engagement_by_platform", "first_amplification_seconds",
+        "isolation", "failed", "failed_items", "engagement_by_platform", "first_amplification_seconds", "channels",
+        "coverage",
     }  # fmt: skip
     assert set(document["platforms"][0]) == {
         "platform", "title", "accounts", "own_posts", "amplifications", "impressions", "likes", "reposts",
@@ -250,7 +259,7 @@ def test_the_json_keys_are_those_of_docs_report_md() -> None:
         "first_amplification_seconds", "median_amplification_seconds", "amplified_items", "approvals_granted",
         "approvals_declined", "approvals_expired", "approvals_awaiting", "intents_requested",
     }  # fmt: skip
-    assert set(document["trends"]) == {"month", "week"}
+    assert set(document["trends"]) == {"month", "week", "followers"}
 
 
 def timed(item_id: str, agency: str, origin: str, seconds: float, platform: str = "x") -> PostRow:
@@ -369,3 +378,24 @@ def test_trends_by_jalali_month_and_week_campaigns_and_notes() -> None:
     assert water["campaign"] == "water" and water["note"] is None
     assert [o["campaign"] for o in document["outcomes"]] == ["nowruz"]
     assert [r["agency"] for r in document["rankings"]["least_isolated"]] == ["roads", "rail"]
+
+
+def test_channel_coverage_and_followers_by_jalali_month() -> None:
+    rows = Rows(
+        items=(item("a", "roads", post("a", "roads", "x")),),
+        audience_history=(
+            AudiencePoint("x", "roads", NOON - timedelta(days=2), 900),  # Esfand 1403
+            AudiencePoint("x", "roads", NOON - timedelta(days=1), 950),  # Esfand 1403, later: wins
+            AudiencePoint("x", "roads", NOON, 1000),  # Farvardin 1404
+        ),
+    )
+    document = compute(
+        rows, agency_channels={"roads": ["x", "telegram"], "rail": ["x"]}, generated_at=NOON
+    ).to_dict()
+    by_agency = {a["agency"]: a for a in document["agencies"]}
+    assert (by_agency["roads"]["channels"], by_agency["roads"]["coverage"]) == (["telegram", "x"], 0.5)
+    assert by_agency["rail"]["coverage"] == 0.0  # a channel, and nothing posted on it
+    assert document["trends"]["followers"] == [
+        {"agency": "roads", "platform": "x", "period": "1403-12", "audience": 950},
+        {"agency": "roads", "platform": "x", "period": "1404-01", "audience": 1000},
+    ]

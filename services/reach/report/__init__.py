@@ -7,7 +7,7 @@ The JSON keys are documented in docs/report.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from services.keys import Keys
@@ -49,6 +49,7 @@ async def build_report(
     platform_titles: Mapping[str, str] | None = None,
     top: int = 10,
     calendar: str = "jalali",
+    agency_channels: Mapping[str, Sequence[str]] | None = None,
 ) -> Report:
     """Read the rows from Redis and compute the report."""
     return compute(
@@ -58,4 +59,5 @@ async def build_report(
         platform_titles=platform_titles,
         top=top,
         calendar=calendar,
+        agency_channels=agency_channels,
     )

@@ -10,7 +10,7 @@ nowhere (every delivery failed) is *failed*, counted apart.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -42,7 +42,9 @@ def compute(
     top: int = 10,
     calendar: str = "jalali",
     generated_at: datetime | None = None,
+    agency_channels: Mapping[str, Sequence[str]] | None = None,
 ) -> Report:
+    """`agency_channels`: each agency's platforms in the network file, for the coverage of its channels."""
     filters = filters or Filters()
     names = dict(agency_names or {})
     chosen = sorted(
@@ -52,6 +54,8 @@ def compute(
     tally = _Tally(rows, names, dict(platform_titles or {}), calendar)
     for item in chosen:
         tally.add(item)
+    for agency, channels in (agency_channels or {}).items():
+        tally.agency(agency).channels = sorted(channels)
     everyone = list(tally.agencies.values())
     for row in everyone:
         row.first_amplification_seconds = median_or_none(
@@ -120,6 +124,11 @@ def compute(
                     )
                     for a in agencies
                 ]
+            ),
+            followers=cycle.followers(
+                (p.agency, p.platform, p.at, p.audience)
+                for p in rows.audience_history
+                if filters.agency is None or p.agency == filters.agency
             ),
             outcomes=[
                 {"campaign": n.campaign, "text": n.text, "at": n.at.isoformat()}

@@ -121,6 +121,7 @@ class Cycle:
     campaigns: list[CampaignRow] = field(default_factory=list)
     rankings: dict[str, list[Ranked]] = field(default_factory=dict)
     outcomes: list[dict[str, Any]] = field(default_factory=list)  # {campaign, text, at}
+    followers: list[dict[str, Any]] = field(default_factory=list)  # {agency, platform, period, audience}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -128,6 +129,7 @@ class Cycle:
             "trends": {
                 "month": [p.to_dict() for p in self.months],
                 "week": [p.to_dict() for p in self.weeks],
+                "followers": self.followers,
             },
             "campaigns": [c.to_dict() for c in self.campaigns],
             "rankings": {key: [r.to_dict() for r in rows] for key, rows in self.rankings.items()},
@@ -178,6 +180,19 @@ def trends(facts: Sequence[ItemFacts]) -> tuple[list[Period], list[Period]]:
         months.setdefault(jalali_month(day), Period(jalali_month(day))).add(f)
         weeks.setdefault(jalali_week(day), Period(jalali_week(day))).add(f)
     return [months[k] for k in sorted(months)], [weeks[k] for k in sorted(weeks)]
+
+
+def followers(points: Iterable[tuple[str, str, datetime, int]]) -> list[dict[str, Any]]:
+    """(agency, platform, at, audience) → each account's last audience in each Jalali month."""
+    last: dict[tuple[str, str, str], tuple[datetime, int]] = {}
+    for agency, platform, at, audience in points:
+        key = (agency, platform, jalali_month(at.astimezone(TEHRAN).date()))
+        if key not in last or at >= last[key][0]:
+            last[key] = (at, audience)
+    return [
+        {"agency": agency, "platform": platform, "period": period, "audience": audience}
+        for (agency, platform, period), (_at, audience) in sorted(last.items())
+    ]
 
 
 def campaigns(facts: Sequence[ItemFacts], notes: Mapping[str, str]) -> list[CampaignRow]:

@@ -14,6 +14,7 @@ from services.reach.report.html_parts import CSS, PageBase, escape_html, html_ta
 from services.reach.report.labels import (
     LABELS,
     day_text,
+    digits,
     duration,
     excerpt,
     moment_text,
@@ -91,6 +92,8 @@ class _Page(PageBase):
                     self.num(a.amplifications_given.count),
                     self.num(a.own_potential_reach),
                     self.num(received.potential_reach),
+                    f"<td class='n'>{escape_html(percent(a.coverage, self.lang))}<div class='note'>"
+                    f"{escape_html(self.sep.join(self.titles.get(p, p) for p in a.channels))}</div></td>",
                     self.num(a.failed),
                 ]
             )
@@ -103,6 +106,7 @@ class _Page(PageBase):
                 lb["amp_given"],
                 lb["own_reach"],
                 lb["amp_reach"],
+                lb["coverage"],
                 lb["failed"],
             ],
             rows,
@@ -132,7 +136,9 @@ class _Page(PageBase):
         return self.section(
             "outputs",
             lb["outputs"],
-            self.explain("explain_own_posts", "explain_amplifications", "explain_potential_reach")
+            self.explain(
+                "explain_own_posts", "explain_amplifications", "explain_potential_reach", "explain_coverage"
+            )
             + f"<h3>{escape_html(lb['per_agency'])}</h3>{table}"
             + f"<h3>{escape_html(lb['chart_reach'])}</h3><div class='panel chart'>{svg['reach']}</div>"
             + f"<h3>{escape_html(lb['chart_amp'])}</h3><div class='panel chart'>{svg['amplification']}</div>"
@@ -177,7 +183,28 @@ class _Page(PageBase):
             + self.explain("explain_engagement")
             + f"<h3>{escape_html(lb['chart_views'])}</h3><div class='panel chart'>{svg['views']}</div>"
             + f"<h3>{escape_html(lb['engagement_by_platform'])}</h3>{table}"
-            + f"<h3>{escape_html(lb['per_platform'])}</h3>{self.explain('explain_platforms')}{platform_table}",
+            + f"<h3>{escape_html(lb['per_platform'])}</h3>{self.explain('explain_platforms')}{platform_table}"
+            + self.followers(),
+        )
+
+    def followers(self) -> str:
+        points = self.report.cycle.followers
+        months = sorted({p["period"] for p in points})
+        accounts = sorted({(p["agency"], p["platform"]) for p in points})
+        seen = {(p["agency"], p["platform"], p["period"]): p["audience"] for p in points}
+        rows = [
+            [
+                f"<td>{escape_html(self.name(agency))}</td>",
+                f"<td>{escape_html(self.titles.get(platform, platform))}</td>",
+                *(self.num(seen.get((agency, platform, month))) for month in months),
+            ]
+            for agency, platform in accounts
+        ]
+        head = [self.label["agency"], self.label["platform"], *(digits(m, self.lang) for m in months)]
+        return (
+            f"<h3>{escape_html(self.label['followers'])}</h3>"
+            + self.explain("explain_followers")
+            + html_table(head, rows, self.label["nothing"])
         )
 
     def views_note(self) -> str:

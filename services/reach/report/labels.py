@@ -77,6 +77,10 @@ LABELS: dict[str, dict[str, str]] = {
             "تعامل = آخرین سنجش هر پست، در سکوهایی که خواندن آن را ممکن می‌کنند."
         ),
         "failed_items": "مطالب ناموفق",
+        "coverage": "پوشش کانال‌ها",
+        "followers": "دنبال‌کنندگان در طول زمان (آخرین سنجش هر ماه)",
+        "explain_coverage": "پوشش کانال‌ها: سهم کانال‌های دستگاه در پرونده شبکه که دست‌کم یک مطلبش در آن منتشر شد.",
+        "explain_followers": "دنبال‌کنندگان یا اعضای هر حساب، در آخرین سنجش هر ماه خورشیدی.",
         "first_amp": "میانه زمان تا نخستین بازنشر",
         "median_amp": "میانه زمان بازنشر",
         "amplified_items": "مطالب بازنشرشده",
@@ -189,6 +193,10 @@ LABELS: dict[str, dict[str, str]] = {
             "engagement = each post's latest snapshot, on the platforms that let it be read."
         ),
         "failed_items": "Failed items",
+        "coverage": "Channel coverage",
+        "followers": "Followers over time (last snapshot of each month)",
+        "explain_coverage": "Coverage: share of the agency's channels (network file) that carried one of its items.",
+        "explain_followers": "Followers or members of each account at the last snapshot of each Jalali month.",
         "first_amp": "Median time to first amplification",
         "median_amp": "Median amplification delay",
         "amplified_items": "Items amplified",

@@ -84,6 +84,16 @@ class ApprovalRow:
 
 
 @dataclass(frozen=True)
+class AudiencePoint:
+    """An account's audience (followers, members) as one reach snapshot saw it."""
+
+    platform: str
+    agency: str
+    at: datetime
+    audience: int
+
+
+@dataclass(frozen=True)
 class Note:
     """The council's note on a campaign's outcome."""
 
@@ -99,6 +109,7 @@ class Rows:
     audiences: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (platform, agency) → audience
     approvals: tuple[ApprovalRow, ...] = ()
     notes: Mapping[str, Note] = field(default_factory=dict)  # by campaign
+    audience_history: tuple[AudiencePoint, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -172,6 +183,14 @@ class AgencyRow:
     failed_items: int = 0  # items of this agency that were posted nowhere (every delivery failed)
     engagement_by_platform: dict[str, Engagement] = field(default_factory=dict)
     first_amplification_seconds: float | None = None  # median over its amplified items
+    channels: list[str] = field(default_factory=list)  # platforms it has an account on (network file)
+
+    @property
+    def coverage(self) -> float | None:
+        """Share of its channels that carried at least one of its own posts."""
+        if not self.channels:
+            return None
+        return _share(sum(1 for p in self.channels if self.own_posts.get(p)), len(self.channels))
 
     @property
     def own_posts_total(self) -> int:
@@ -207,6 +226,8 @@ class AgencyRow:
                 for platform, engagement in sorted(self.engagement_by_platform.items())
             },
             "first_amplification_seconds": self.first_amplification_seconds,
+            "channels": sorted(self.channels),
+            "coverage": self.coverage,
         }
 
 

@@ -17,6 +17,7 @@ from schemas import Action, DeliveryState, Result
 from services.keys import Keys
 from services.reach.report.model import (
     ApprovalRow,
+    AudiencePoint,
     FailureRow,
     ItemRow,
     Note,
@@ -86,7 +87,35 @@ async def read_rows(redis: Any, keys: Keys) -> Rows:
         audiences=await audiences(redis, reach_keys),
         approvals=await read_approvals(redis, keys),
         notes=await read_notes(redis, keys),
+        audience_history=await read_audience_history(redis, keys),
     )
+
+
+async def read_audience_history(redis: Any, keys: Keys) -> tuple[AudiencePoint, ...]:
+    """Every account audience the reach snapshots saw, oldest first (for followers over time)."""
+    points: list[AudiencePoint] = []
+    start = "-"
+    while True:
+        batch: Any = await redis.xrange(keys.reach.snapshots, min=start, count=1000)
+        if not batch:
+            break
+        for _entry_id, fields in batch:
+            try:
+                data = decode_entry(fields)
+                if data.get("audience") is None:
+                    continue
+                points.append(
+                    AudiencePoint(
+                        platform=str(data["platform"]),
+                        agency=str(data["agency"]),
+                        at=datetime.fromisoformat(str(data["at"])),
+                        audience=int(data["audience"]),
+                    )
+                )
+            except (KeyError, TypeError, ValueError):
+                continue
+        start = _after(batch[-1][0])
+    return tuple(points)
 
 
 async def read_approvals(redis: Any, keys: Keys) -> tuple[ApprovalRow, ...]:
