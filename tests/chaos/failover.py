@@ -196,12 +196,14 @@ async def fail_over(cluster: Cluster, sentinel: Sentinel, record: list[dict[str,
     victim = cluster.node_on(old)
     await asyncio.to_thread(victim.kill)
     new = old
-    deadline = time.monotonic() + 30
+    # A sentinel that saw a failover of this master lately waits twice `failover-timeout` before it
+    # may start another one, and a loaded machine slows the vote: a minute, not half of one.
+    deadline = time.monotonic() + 60
     while new == old and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
         new = await master_port(sentinel) or old
     if new == old:
-        raise RuntimeError("the sentinels did not promote a replica within 30 s")
+        raise RuntimeError("the sentinels did not promote a replica within 60 s")
     promoted = time.monotonic() - began
     await asyncio.to_thread(victim.start, new)
     await asyncio.to_thread(wait_answers, victim.port)
