@@ -13,6 +13,7 @@ from services.keys import Keys
 from services.pipeline import amplify, deliver, fanout
 from services.reach import collect as reach
 from services.reach.snapshots import ReachDue, ReachSnapshot
+from services.records import recorder
 
 
 def channels(keys: Keys, platforms: Sequence[str] = ()) -> list[Channel]:
@@ -23,7 +24,7 @@ def channels(keys: Keys, platforms: Sequence[str] = ()) -> list[Channel]:
             "item",
             Item,
             "What agencies publish (XADD, HTTP, webhooks, feeds).",
-            (fanout.GROUP,),
+            (fanout.GROUP, recorder.GROUP),
         ),
         Channel(
             "deliveries",
@@ -39,10 +40,17 @@ def channels(keys: Keys, platforms: Sequence[str] = ()) -> list[Channel]:
             keys.results,
             "result",
             Result,
-            "What was posted or dead-lettered; amplify and reach read it.",
-            (amplify.GROUP, reach.GROUP),
+            "What was posted or dead-lettered; amplify and reach read it, the recorder records it.",
+            (amplify.GROUP, reach.GROUP, recorder.GROUP),
         ),
-        Channel("dead", keys.dead, "deadLetter", DeadLetter, "Dead letters, each with an actionable reason."),
+        Channel(
+            "dead",
+            keys.dead,
+            "deadLetter",
+            DeadLetter,
+            "Dead letters, each with an actionable reason.",
+            (recorder.GROUP,),
+        ),
         Channel(
             "reachDue",
             keys.reach.due,
@@ -57,6 +65,7 @@ def channels(keys: Keys, platforms: Sequence[str] = ()) -> list[Channel]:
             "reachSnapshot",
             ReachSnapshot,
             "Every metrics snapshot taken (docs/report.md).",
+            (recorder.GROUP,),
         ),
         Channel(
             "approvals",
@@ -64,6 +73,7 @@ def channels(keys: Keys, platforms: Sequence[str] = ()) -> list[Channel]:
             "approval",
             Approval,
             "Every approval's change of state (services/governance).",
+            (recorder.GROUP,),
         ),
     ]
 
