@@ -333,16 +333,16 @@ async def test_approvals_are_recorded_with_who_decided_and_when(
     assert row["decided_at"] == asked + timedelta(minutes=5) and row["platforms"] == "memory"
 
 
-async def test_text_postgresql_cannot_hold_is_recorded_readably(records: Records) -> None:
-    row = rows.item_row(
-        records.prefix, "1-0", {b"data": b'{"id": "nul1", "agency": "khz-roads", "text": "x"}'}
-    )
-    assert row is not None
-    await records.add_items(
-        [{**row, "text": "a\x00b", "document": {**row["document"], "text": "a\x00b \ud800"}}]
-    )
+async def test_text_postgresql_cannot_hold_is_recorded_readably(
+    runtime: Runtime, redis: Redis, records: Records
+) -> None:
+    async with running(runtime) as workers:
+        raw = '{"id": "nul1", "agency": "khz-roads", "text": "a\\u0000b"}'  # a JSON escape
+        await redis.xadd(runtime.keys.items, {"data": raw})
+        await wait_idle(workers)
     item = await records.item("nul1")
-    assert item is not None and item.document["text"] == "a\ufffdb ?"
+    assert item is not None and item.document["text"] == "a\ufffdb" and item.agency == "khz-roads"
+    assert len(await records.item_deliveries("nul1")) == 3
 
 
 def test_plain_postgresql_urls_get_the_asyncpg_driver() -> None:
