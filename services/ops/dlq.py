@@ -213,10 +213,6 @@ class DeadLetters:
         chat: str | None = None,
     ) -> str:
         """`_resolve`, and the records keep what was done (resolved: posted or absent), by whom, when."""
-        if self.records is not None:
-            row = await self.records.dead_letter(letter_id)
-            if row is not None and row.status != "open":  # a person dealt with it already
-                return "no_such_letter"
         outcome = await self._resolve(letter_id, posted=posted, absent=absent, by=by, chat=chat)
         if self.records is not None and outcome in {"resolved_posted", "resolved_absent"}:
             await self.records.mark_letter(letter_id, "resolved", by, outcome, now())
