@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: chaos-failover install demo test test-fast test-unit lint typecheck check bench bench-records chaos clean
+.PHONY: chaos-failover install demo test test-fast test-unit lint typecheck check bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,11 +53,6 @@ chaos-failover: $(STAMP)
 BENCH_ARGS ?=
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
-	$(BIN)/python -m bench.records $(filter --quick,$(BENCH_ARGS))
-
-# Only the records database's measures (Redis memory flat, the report at a million rows, the recorder's lag).
-bench-records: $(STAMP)
-	$(BIN)/python -m bench.records $(filter --quick,$(BENCH_ARGS))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,9 +36,6 @@ from services.pipeline.ledger import Ledger
 from services.pipeline.media import MediaStep
 from services.pipeline.schedule import Schedule
 from services.pipeline.scheduler import Scheduler
-from services.records import database
-from services.records.repository import Records
-from services.records.retention import Retention
 from services.runtime import Runtime, Settings
 
 if TYPE_CHECKING:
@@ -47,7 +43,7 @@ if TYPE_CHECKING:
 
 log = get_logger("hamafza.app")
 
-SERVICES = ("fanout", "deliver", "amplify", "scheduler", "reach", "watch", "recorder", "api")
+SERVICES = ("fanout", "deliver", "amplify", "scheduler", "reach", "watch", "api")
 WORKER_SERVICES = tuple(service for service in SERVICES if service != "api")
 
 
@@ -98,10 +94,7 @@ def build_runtime(
     redis_url: str,
     settings: Settings | None = None,
     registry: dict[str, type[Adapter[Any]]] | None = None,
-    database_url: str | None = None,
 ) -> Runtime:
-    """Everything a worker needs. The records database is `database_url`, else HAMAFZA_DATABASE_URL;
-    without either (adapter tests, tools that read only Redis) the runtime has no records."""
     classes = registry if registry is not None else load_adapters()
     network = config if isinstance(config, Network) else load_network(config, classes)
     redactor.register(network.secrets)
@@ -112,15 +105,12 @@ def build_runtime(
     # stayed `sending` and ended `unconfirmed`. A blocking pool makes callers wait for a connection.
     # A Sentinel URL (redis+sentinel://…) gives a client that follows failovers (ops.redis_target).
     client = RedisTarget.parse(redis_url).client(max_connections=max(100, chosen.max_in_flight + 100))
-    url = database_url or os.environ.get(database.ENV)
-    records = Records(database.make_engine(url), chosen.prefix) if url else None
     return Runtime(
         settings=chosen,
         network=network,
         adapters=build_adapters(network, classes),
         redis=client,  # closing the client closes its pool
         redis_url=redis_url,
-        records=records,
     )
 
 
@@ -157,14 +147,7 @@ class Workers:
         mark_process_dead()
 
     async def prepare(self) -> None:
-        """Create the consumer groups, waiting for Redis and the database if they are not up yet (a
-        restart, a deploy); refuse to start on a database that is not migrated."""
-        records = self.runtime.records
-        if records is not None and not records.checked:
-            url = records.engine.url.render_as_string(hide_password=False)
-            await database.wait_for(url, self.runtime.settings.startup_wait_seconds)
-            await database.check_migrated(records.engine)
-            records.checked = True
+        """Create the consumer groups, waiting for Redis if it is not up yet (a restart, a deploy)."""
         waited = 0.0
         while True:
             try:
@@ -330,13 +313,10 @@ def build_workers(
         reacher = reach.Reach(runtime)
         wire(keys.results, reach.GROUP, reacher.handle_results)
         wire(keys.reach.due, reach.GROUP, reacher.handle_due)
-    for stream, group, handler in _recorder(runtime) if "recorder" in chosen else []:
-        wire(stream, group, handler)
     scheduler: Scheduler | None = None
     if "scheduler" in chosen:
         scheduler = Scheduler(runtime, [Schedule(key) for key in keys.schedules])
         background.append(janitor.Janitor(runtime))  # stream hygiene, where the scheduler runs
-        background.append(Retention(runtime))  # recorded work leaves Redis after the retention
     ready = readiness(runtime, streams)
     api = _api_service(runtime, api_host, api_port, ready) if "api" in chosen else None
     runtime.metrics.add_source(streams_source(runtime.redis, runtime.keys, list(runtime.adapters)))
@@ -361,21 +341,9 @@ def readiness(runtime: Runtime, streams: list[tuple[str, str]]) -> Readiness:
     """What `/readyz` asks: Redis, then this process's consumer groups. A new dependency (the
     database) adds its probe here: `ready.add("database", probe)`."""
     ready = Readiness([("redis", redis_probe(runtime.redis))])
-    if runtime.records is not None:
-        ready.add("database", runtime.records.ping)
     if streams:
         ready.add("consumer_groups", groups_probe(runtime.redis, streams))
     return ready
-
-
-def _recorder(runtime: Runtime) -> list[tuple[str, str, Any]]:
-    """The recorder's (stream, group, handler) triples: everything people read, into the database."""
-    from services.records import recorder
-
-    if runtime.records is None:
-        raise ValueError("the recorder needs the records database: set HAMAFZA_DATABASE_URL")
-    writer = recorder.Recorder(runtime, runtime.records)
-    return [(stream, recorder.GROUP, handler) for stream, handler in writer.streams()]
 
 
 def _api_service(runtime: Runtime, host: str | None, port: int | None, ready: Readiness) -> ApiService | None:

@@ -9,7 +9,7 @@ import socket
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from faststream.redis.parser.binary import BinaryMessageFormatV1
 from pydantic import BaseModel
@@ -20,9 +20,6 @@ from adapters import Adapter
 from services.config import Account, Network
 from services.keys import Keys
 from services.ops.metrics import Metrics
-
-if TYPE_CHECKING:
-    from services.records.repository import Records
 
 T = TypeVar("T")
 
@@ -58,7 +55,6 @@ class Settings:
     channel_settle_seconds: float = 3.0  # a channel post (an album) is collected this long before publishing
     media_ttl_seconds: float = 6 * 3600.0  # how long fetched media wait in Redis for retries and copies
     media_fetch_timeout_seconds: float = 20.0  # one media download, redirects included
-    record_retention_days: float = 30.0  # finished work stays in Redis this long after it is recorded
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -85,7 +81,6 @@ class Runtime:
     # Other things to release on shutdown (HTTP sessions of the services), called after the adapters'.
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     metrics: Metrics = field(default_factory=Metrics)  # what the services count (services.ops.metrics)
-    records: Records | None = None  # the records database; the recorder and the readers need it
 
     @property
     def keys(self) -> Keys:
@@ -99,12 +94,6 @@ class Runtime:
             await adapter.aclose()
         for close in self.closers:
             await close()
-        if self.records is not None:
-            await self.records.aclose()
-
-    @property
-    def record_retention_ms(self) -> int:
-        return int(self.settings.record_retention_days * 86_400_000)
 
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:

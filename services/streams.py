@@ -13,7 +13,6 @@ from services.keys import Keys
 from services.pipeline import amplify, deliver, fanout
 from services.reach import collect as reach
 from services.reach.snapshots import ReachDue, ReachSnapshot
-from services.records import recorder
 
 
 def channels(keys: Keys, platforms: Sequence[str] = ()) -> list[Channel]:
@@ -24,7 +23,7 @@ def channels(keys: Keys, platforms: Sequence[str] = ()) -> list[Channel]:
             "item",
             Item,
             "What agencies publish (XADD, HTTP, webhooks, feeds).",
-            (fanout.GROUP, recorder.GROUP),
+            (fanout.GROUP,),
         ),
         Channel(
             "deliveries",
@@ -40,17 +39,10 @@ def channels(keys: Keys, platforms: Sequence[str] = ()) -> list[Channel]:
             keys.results,
             "result",
             Result,
-            "What was posted or dead-lettered; amplify and reach read it, the recorder records it.",
-            (amplify.GROUP, reach.GROUP, recorder.GROUP),
+            "What was posted or dead-lettered; amplify and reach read it.",
+            (amplify.GROUP, reach.GROUP),
         ),
-        Channel(
-            "dead",
-            keys.dead,
-            "deadLetter",
-            DeadLetter,
-            "Dead letters, each with an actionable reason.",
-            (recorder.GROUP,),
-        ),
+        Channel("dead", keys.dead, "deadLetter", DeadLetter, "Dead letters, each with an actionable reason."),
         Channel(
             "reachDue",
             keys.reach.due,
@@ -65,7 +57,6 @@ def channels(keys: Keys, platforms: Sequence[str] = ()) -> list[Channel]:
             "reachSnapshot",
             ReachSnapshot,
             "Every metrics snapshot taken (docs/report.md).",
-            (recorder.GROUP,),
         ),
         Channel(
             "approvals",
@@ -73,7 +64,6 @@ def channels(keys: Keys, platforms: Sequence[str] = ()) -> list[Channel]:
             "approval",
             Approval,
             "Every approval's change of state (services/governance).",
-            (recorder.GROUP,),
         ),
     ]
 

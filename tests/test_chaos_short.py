@@ -1,6 +1,5 @@
 """The chaos run, short: two worker processes, two SIGKILLs, a Redis SIGKILL and restart, every
-platform fault kind; nothing lost, nothing posted twice, and the records database's rows equal the
-platforms' records. `make chaos` runs the full size."""
+platform fault kind; nothing lost, nothing posted twice. `make chaos` runs the full size."""
 
 from __future__ import annotations
 
@@ -35,5 +34,3 @@ async def test_a_short_chaos_run_loses_nothing_and_duplicates_nothing(tmp_path: 
     assert report["kills"] == 2 and len(report["redis_restarts"]) == 1, summary
     assert report["restart_survivors_working_after"] == report["restart_survivors_checked"], summary
     assert report["posted"] > 0 and report["items"] == 60, summary
-    # The records database: one posted row per delivery the platforms have (with its post id).
-    assert report["rows_mismatched"] == 0 and report["rows_posted"] == report["posted"], summary

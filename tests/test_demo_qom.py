@@ -19,15 +19,11 @@ TRAFFIC = "طرح ترافیکی ویژه ایام نیمه شعبان"
 
 @pytest.mark.slow
 async def test_the_qom_committee_reaches_eitaa_rubika_and_bale_with_photos(
-    sandbox: RunningSandbox,
-    redis_url: str,
-    database_url: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    sandbox: RunningSandbox, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # the demo writes its HTML report under the working directory
     output = io.StringIO()
-    code = await _run(redis_url, database_url, sandbox, Console(file=output, width=220))
+    code = await _run(redis_url, sandbox, Console(file=output, width=220))
     shown = output.getvalue()
     assert code == 0, shown
 

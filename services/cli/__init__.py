@@ -25,15 +25,6 @@ ConfigOption = Annotated[
     ),
 ]
 RedisOption = Annotated[str, typer.Option("--redis-url", envvar="REDIS_URL", help="Redis to use.")]
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="HAMAFZA_DATABASE_URL",
-        help="The records database (default: postgresql+asyncpg://postgres@127.0.0.1:5432/hamafza).",
-        show_default=False,
-    ),
-]
 PrefixOption = Annotated[
     str, typer.Option("--prefix", envvar="HAMAFZA_PREFIX", help="Key prefix of every stream.")
 ]
@@ -71,4 +62,4 @@ def main() -> None:
 
 
 # Each command module adds its commands to `app` when imported; they import the names above.
-from services.cli import accounts, amplifications, db, dlq, media, reach, run, tokens  # noqa: E402, F401
+from services.cli import accounts, amplifications, dlq, media, reach, run, tokens  # noqa: E402, F401

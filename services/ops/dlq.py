@@ -1,16 +1,13 @@
-"""Dead letters, for people: list, show, replay and purge.
+"""The dead-letter stream, for people: list, show, replay and purge.
 
-With the records database (the normal case) letters are read from it, and what a person did about
-each (replayed, purged: by whom, when, with what outcome) is written beside it; without one, from the
-dead stream. Replays go through the ledger, and first through the records: a delivery recorded as
-posted is never sent again, even once its ledger has expired. One that ended `unconfirmed` (it may
-have gone out) is replayed only with `force`, after a person checked. Unconfirmed ones may also be settled with `resolve`: `--posted <url or id>` records the post a person found (partners then
+Replays go through the ledger: a delivery that is already posted is never sent again, and one that
+ended `unconfirmed` (it may have gone out) is replayed only with `force`, after a person checked,
+or settled with `resolve`: `--posted <url or id>` records the post a person found (partners then
 amplify it), `--absent` sends it again; the ledger keeps who resolved it and when.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import re
 from collections import Counter
@@ -24,7 +21,6 @@ from redis.asyncio import Redis
 from schemas import DeadLetter, DeadReason, Delivery, DeliveryState, PostRef, Result
 from services.keys import Keys
 from services.ops.status import dead_letters
-from services.records.repository import Records
 from services.runtime import decode_entry, encode, epoch_ms, now
 
 # KEYS: ledger hash, dead stream, target stream.  ARGV: dead-letter id, delivery JSON, force (0/1),
@@ -39,7 +35,6 @@ end
 if state and state ~= 'dead' then return 'in_flight' end
 if ARGV[4] == 'unconfirmed' and ARGV[3] ~= '1' then return 'needs_force' end
 redis.call('HSET', KEYS[1], 'state', 'pending', 'attempts', 0)
-redis.call('PERSIST', KEYS[1])  -- in flight again: no time to live until it is recorded again
 redis.call('HDEL', KEYS[1], 'reason', 'detail', 'lease_until')
 if ARGV[5] and ARGV[5] ~= '' then
   redis.call('HSET', KEYS[1], 'resolution', 'absent', 'resolved_by', ARGV[5], 'resolved_ms', ARGV[6])
@@ -93,68 +88,24 @@ class ReplayReport:
         return self.outcomes["replayed"]
 
 
-# What a replay's outcome means for the letter: handled (and how), or still open.
-_HANDLED = {"replayed": "replayed", "already_posted": "replayed"}
-
-
 class DeadLetters:
-    def __init__(
-        self, redis: Redis, keys: Keys, records: Records | None = None, by: str | None = None
-    ) -> None:
+    def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
-        self.records = records
-        self.by = by or getpass.getuser()
         self._reopen = redis.register_script(_REOPEN)
         self._resolve_posted = redis.register_script(_RESOLVE_POSTED)
 
     async def select(
         self, count: int | None = None, reason: DeadReason | None = None
     ) -> list[tuple[str, DeadLetter]]:
-        """Open dead letters, oldest first."""
-        if self.records is not None:
-            found = await self.records.dead_letters(reason=reason.value if reason else None, count=count)
-            chosen = [(row.id, DeadLetter.model_validate(row.letter)) for row in found]
-            chosen += await self.unrecorded(reason, count)
-            return chosen[:count] if count is not None else chosen
         letters = await dead_letters(self.redis, self.keys, count)
         return [(i, letter) for i, letter in letters if reason is None or letter.reason is reason]
 
-    async def unrecorded(
-        self, reason: DeadReason | None = None, count: int | None = None
-    ) -> list[tuple[str, DeadLetter]]:
-        """Letters still in the stream that the recorder has not recorded yet (it lags, or is down)."""
-        assert self.records is not None
-        waiting = await dead_letters(self.redis, self.keys, count)
-        known = await self.records.known_letters([letter_id for letter_id, _ in waiting])
-        return [
-            (i, letter)
-            for i, letter in waiting
-            if i not in known and (reason is None or letter.reason is reason)
-        ]
-
     async def get(self, letter_id: str) -> DeadLetter | None:
-        if self.records is not None:
-            row = await self.records.dead_letter(letter_id)
-            if row is not None:
-                return DeadLetter.model_validate(row.letter)
         entries: Any = await self.redis.xrange(self.keys.dead, min=letter_id, max=letter_id)
         return DeadLetter.model_validate(decode_entry(entries[0][1])) if entries else None
 
     async def replay_one(self, letter_id: str, letter: DeadLetter, *, force: bool) -> str:
-        outcome = await self._replay_one(letter_id, letter, force=force)
-        status = _HANDLED.get(outcome)
-        if status is not None and self.records is not None:
-            await self.records.mark_letter(letter_id, status, self.by, outcome, now())
-        return outcome
-
-    async def _replay_one(self, letter_id: str, letter: DeadLetter, *, force: bool) -> str:
-        if letter.delivery is not None and self.records is not None:
-            recorded = await self.records.delivery(letter.delivery.id)
-            if recorded is not None and recorded.state == "posted":
-                # Posted since (or its ledger expired after the retention): nothing is sent.
-                await self.redis.xdel(self.keys.dead, letter_id)
-                return "already_posted"
         if letter.delivery is not None:
             delivery = letter.delivery.model_copy(update={"attempt": 0})
             if letter.stage == "fanout" and letter.payload is not None:
@@ -212,21 +163,6 @@ class DeadLetters:
         by: str,
         chat: str | None = None,
     ) -> str:
-        """`_resolve`, and the records keep what was done (resolved: posted or absent), by whom, when."""
-        outcome = await self._resolve(letter_id, posted=posted, absent=absent, by=by, chat=chat)
-        if self.records is not None and outcome in {"resolved_posted", "resolved_absent"}:
-            await self.records.mark_letter(letter_id, "resolved", by, outcome, now())
-        return outcome
-
-    async def _resolve(
-        self,
-        letter_id: str,
-        *,
-        posted: str | None = None,
-        absent: bool = False,
-        by: str,
-        chat: str | None = None,
-    ) -> str:
         """Settle an `unconfirmed` delivery a person has checked: `posted` (its URL or id) records it
         as posted and lets partners amplify it; `absent` sends it again. Both through the ledger."""
         if (posted is None) == (not absent):
@@ -270,13 +206,6 @@ class DeadLetters:
         return outcome.decode() if isinstance(outcome, bytes) else str(outcome)
 
     async def purge(self, letter_ids: list[str]) -> int:
-        """Letters that need nothing more: gone from the stream, and marked purged in the records."""
         if not letter_ids:
             return 0
-        deleted = int(await self.redis.xdel(self.keys.dead, *letter_ids))
-        if self.records is None:
-            return deleted
-        moment = now()
-        for letter_id in letter_ids:
-            await self.records.mark_letter(letter_id, "purged", self.by, "purged", moment)
-        return len(letter_ids)
+        return int(await self.redis.xdel(self.keys.dead, *letter_ids))

@@ -9,7 +9,6 @@ from redis.asyncio import Redis
 
 from schemas import DeadLetter
 from services.keys import Keys
-from services.records.repository import Records
 from services.runtime import decode_entry, entry_id_order
 
 
@@ -73,33 +72,6 @@ async def item_deliveries(redis: Redis, keys: Keys, item_id: str) -> list[Delive
             )
         )
     return statuses
-
-
-async def recorded_item_deliveries(
-    redis: Redis, keys: Keys, records: Records, item_id: str
-) -> list[DeliveryStatus]:
-    """An item's deliveries: final states from the records database, work still in flight from Redis
-    (a delivery the database has as dead but Redis is sending again, after a replay, is in flight)."""
-    statuses = {
-        row.delivery_id: DeliveryStatus(
-            delivery_id=row.delivery_id,
-            item_id=row.item_id,
-            agency=row.agency,
-            platform=row.platform,
-            action=row.action,
-            state=row.state,
-            post_id=row.post_id,
-            url=row.url,
-            reason=row.reason,
-            attempts=row.attempts,
-        )
-        for row in await records.item_deliveries(item_id)
-    }
-    for live in await item_deliveries(redis, keys, item_id):
-        recorded = statuses.get(live.delivery_id)
-        if recorded is None or (recorded.state != "posted" and live.state not in {"dead", "posted"}):
-            statuses[live.delivery_id] = live
-    return [statuses[delivery_id] for delivery_id in sorted(statuses)]
 
 
 async def dead_letters(redis: Redis, keys: Keys, count: int | None = None) -> list[tuple[str, DeadLetter]]:

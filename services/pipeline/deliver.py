@@ -37,7 +37,6 @@ from services.pipeline.fanout import describe_validation
 from services.pipeline.ledger import Claim, ClaimFailed, Ledger, Verdict, backoff_seconds
 from services.pipeline.media import MediaStep
 from services.pipeline.outcomes import Decision, Outcome, decide
-from services.records.guard import PostedGuard
 from services.runtime import BadEntry, Runtime, decode_entry, epoch_ms, now, preview
 
 GROUP = "deliver"
@@ -58,7 +57,6 @@ class Deliver:
         self.budget = budget
         self.media = media or MediaStep(runtime)
         self.caps = DailyCaps(runtime.redis, runtime.keys)
-        self.guard = PostedGuard(runtime.records) if runtime.records is not None else None
         self.in_flight = InFlight(self.handle_entry, "deliver.failed", runtime.settings.max_in_flight)
         self.handle = self.in_flight.handle
         self._sending: set[str] = set()
@@ -116,9 +114,6 @@ class Deliver:
     async def _deliver(
         self, delivery: Delivery, entry: Entry, account: Account, adapter: Adapter[Any]
     ) -> None:
-        # A delivery Redis has no ledger for may be one whose ledger expired after the retention.
-        if self.guard is not None and await self._posted_before(delivery, entry):
-            return
         # Media first: bytes from the media step's store (fetched once per item), or why not.
         media = await self.media.files_for(delivery, adapter)
         if isinstance(media, str):
@@ -219,35 +214,6 @@ class Deliver:
         self.runtime.metrics.budget_wait(delivery.platform)
         self._count(delivery, "budget_wait")
         log.info("delivery.budget_wait", until=wait_until.isoformat())
-        return True
-
-    async def _posted_before(self, delivery: Delivery, entry: Entry) -> bool:
-        """Without a ledger, ask the records database whether the delivery was posted before; before
-        the budget and the claim, so that nothing but the call follows the claim."""
-        assert self.guard is not None
-        key = self.runtime.keys.ledger(delivery.id)
-        [exists] = await self.ledger.plain.run(lambda pipe: pipe.exists(key))
-        if exists:
-            return False
-        try:
-            recorded = await self.guard.posted(delivery.id)
-        except Exception as error:
-            # No answer, no call: try again shortly.
-            log.warning("delivery.records_unavailable", detail=f"{type(error).__name__}: {error}")
-            due = now() + timedelta(seconds=self.runtime.settings.backoff_base_seconds)
-            await self.ledger.defer(delivery, due, entry.ack)
-            return True
-        if recorded is None or recorded.post_id is None:
-            return False
-        post = PostRef(
-            platform=delivery.platform,
-            agency=delivery.agency,
-            post_id=recorded.post_id,
-            chat=recorded.chat,
-            url=recorded.url,
-        )
-        await self.ledger.restore_posted(delivery, post, entry.ack, self.runtime.record_retention_ms)
-        log.info("delivery.already_recorded", post_id=post.post_id, detail="posted before; not sent again")
         return True
 
     async def _failed(

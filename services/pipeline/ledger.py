@@ -52,7 +52,6 @@ end
 local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
 if paused > now then return {'paused', paused} end
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-redis.call('PERSIST', KEYS[1])  -- work in flight never expires (finished work does, once recorded)
 redis.call('HSET', KEYS[1], 'state', 'sending', 'lease_until', now + tonumber(ARGV[2]),
   'item_id', ARGV[3], 'agency', ARGV[4], 'platform', ARGV[5], 'action', ARGV[6], 'updated_ms', now,
   'holder', ARGV[7], 'claimed_ms', now)
@@ -257,27 +256,6 @@ class Ledger:
             self._ack(pipe, ack)
 
         return result, fill
-
-    async def restore_posted(
-        self, delivery: Delivery, post: PostRef, ack: tuple[str, str, str], ttl_ms: int
-    ) -> None:
-        """The records database says this delivery was posted, but its ledger had expired: put the
-        final state back (for the retention again) and acknowledge, without a new result."""
-        ledger_key = self.keys.ledger(delivery.id)
-        fields: dict[FieldT, EncodableT] = {
-            "state": DeliveryState.POSTED.value,
-            "post_id": post.post_id,
-            "url": post.url or "",
-            "chat": post.chat or "",
-            "updated_ms": epoch_ms(now()),
-        }
-
-        def fill(pipe: Pipeline) -> None:
-            pipe.hset(ledger_key, mapping=fields)
-            pipe.pexpire(ledger_key, ttl_ms)
-            self._ack(pipe, ack)
-
-        await self.transaction.run(fill)
 
     async def record_dead(
         self,

@@ -57,9 +57,6 @@ from schemas.network import PlatformSettings
 from services.keys import Keys
 from services.ops.embedded_redis import EmbeddedRedis, start_embedded
 from services.ops.status import DeliveryStatus, dead_letters, item_deliveries, outstanding_work
-from services.records import database
-from services.records.embedded import throwaway_database
-from services.records.repository import RecordedDelivery, Records
 from services.runtime import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -409,8 +406,6 @@ async def wait_idle(state: State, redis: aioredis.Redis) -> dict[str, Any]:
     streams = [(keys.items, "fanout"), (keys.results, "amplify")] + [
         (keys.deliveries(platform), "deliver") for platform in PLATFORMS
     ]
-    # …and recorded: the database's rows are audited against the platforms' records too.
-    streams += [(keys.items, "recorder"), (keys.results, "recorder"), (keys.dead, "recorder")]
     deadline = time.monotonic() + state.config.idle_timeout_seconds
     in_a_row = 0
     work: dict[str, Any] = {}
@@ -540,7 +535,6 @@ async def audit(state: State, redis: aioredis.Redis) -> dict[str, Any]:
     not_in_ledger = sorted(d for d in records if d not in ledger)
     unexpected = sorted(d for d in ledger if d not in expected)
 
-    rows_mismatched, rows_posted, rows_dead = await audit_rows(state, records, ledger)
     letters = await dead_letters(redis, keys)
     dead_by_reason = Counter(letter.reason.value for _, letter in letters)
     dead_by_platform_reason = Counter(
@@ -566,59 +560,15 @@ async def audit(state: State, redis: aioredis.Redis) -> dict[str, Any]:
         "unexplained_records": unexplained + len(not_in_ledger),
         "unexpected_deliveries": len(unexpected),
         "post_id_mismatches": len(mismatched),
-        "rows_posted": rows_posted,
-        "rows_dead": rows_dead,
-        "rows_mismatched": len(rows_mismatched),
         "samples": {
             "lost": (lost_ids + posted_unseen)[:10],
             "duplicated": sorted(duplicated)[:10],
             "not_in_ledger": not_in_ledger[:10],
             "unexpected": unexpected[:10],
             "mismatched": mismatched[:10],
-            "rows_mismatched": rows_mismatched[:10],
             "states_of_lost": {d: (ledger[d].state if d in ledger else "missing") for d in lost_ids[:10]},
         },
     }
-
-
-def mismatched_rows(
-    rows: dict[str, RecordedDelivery],
-    posted_rows: set[str],
-    records: dict[str, list[SandboxPost]],
-    ledger: dict[str, DeliveryStatus],
-) -> list[str]:
-    """One posted row per delivery the platforms have, with the platform's post id; a platform record
-    without a posted row only for a delivery recorded as dead (`unconfirmed`: a person checks)."""
-    return sorted(
-        [d for d in posted_rows if d not in records or ledger.get(d) is None]
-        + [d for d in records if d not in posted_rows and (d not in rows or rows[d].state != "dead")]
-        + [d for d in posted_rows if d in ledger and rows[d].post_id != ledger[d].post_id]
-    )
-
-
-async def audit_rows(
-    state: State, records: dict[str, list[SandboxPost]], ledger: dict[str, DeliveryStatus]
-) -> tuple[list[str], int, int]:
-    """The records database against the platforms: mismatched delivery ids, posted rows, dead rows."""
-    rows = await recorded_rows(state)
-    posted_rows = {d for d, row in rows.items() if row.state == "posted"}
-    return mismatched_rows(rows, posted_rows, records, ledger), len(posted_rows), len(rows) - len(posted_rows)
-
-
-async def recorded_rows(state: State) -> dict[str, RecordedDelivery]:
-    """The records database's deliveries of this run (by delivery id)."""
-    url = state.env.get(database.ENV)
-    if not url:
-        return {}
-    records = Records(database.make_engine(url, pool_size=1), state.prefix)
-    try:
-        found: dict[str, RecordedDelivery] = {}
-        for item_id in dict.fromkeys(state.item_ids):
-            for row in await records.item_deliveries(item_id):
-                found[row.delivery_id] = row
-        return found
-    finally:
-        await records.aclose()
 
 
 def scan_logs(state: State) -> dict[str, Any]:
@@ -797,7 +747,6 @@ def passed(report: dict[str, Any]) -> bool:
     return (
         report["lost"] == 0
         and report["duplicated"] == 0
-        and report["rows_mismatched"] == 0
         and report["unexplained_records"] == 0
         and not report["idle"]["timed_out"]
     )
@@ -823,8 +772,6 @@ def table(report: dict[str, Any]) -> str:
         ("platform records", str(report["platform_records"])),
         ("unexplained platform records", str(report["unexplained_records"])),
         ("post id mismatches", str(report["post_id_mismatches"])),
-        ("database rows posted / dead", f"{report['rows_posted']} / {report['rows_dead']}"),
-        ("database rows unlike the platforms", str(report["rows_mismatched"])),
         ("worker kills (SIGKILL)", str(report["kills"])),
         ("unexpected worker exits", str(len(report["unexpected_worker_exits"]))),
         ("redis restarts", json.dumps(report["redis_restarts"])),
@@ -875,17 +822,14 @@ def main(argv: list[str] | None = None) -> int:
         max_deliveries=args.max_deliveries,
         run_dir=args.run_dir,
     )
-    # The workers record into a throwaway database of their own (the machine's PostgreSQL, else pgserver's).
-    with throwaway_database(os.environ.get(database.ENV)) as url:
-        os.environ[database.ENV] = url
-        if args.failover:
-            from tests.chaos.failover import failover_table, run_failover
+    if args.failover:
+        from tests.chaos.failover import failover_table, run_failover
 
-            report = asyncio.run(run_failover(config, args.failovers))
-            render = failover_table
-        else:
-            report = asyncio.run(run_chaos(config))
-            render = table
+        report = asyncio.run(run_failover(config, args.failovers))
+        render = failover_table
+    else:
+        report = asyncio.run(run_chaos(config))
+        render = table
     if not args.json:
         print(render(report))
     with contextlib.suppress(BrokenPipeError):

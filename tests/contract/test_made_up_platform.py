@@ -43,7 +43,7 @@ class TestMadeUpPlatform(AdapterContract):
 
 
 async def test_the_made_up_platform_joins_the_demo_and_the_report(
-    redis_url: str, database_url: str, tmp_path: object, monkeypatch: pytest.MonkeyPatch
+    redis_url: str, tmp_path: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(str(tmp_path))  # the demo writes its HTML report under the working directory
     prefix = f"test-{uuid.uuid4().hex[:12]}"
@@ -53,9 +53,7 @@ async def test_the_made_up_platform_joins_the_demo_and_the_report(
         with kabootar_registered():
             running = await serve()
             try:
-                assert await _run(redis_url, database_url, running, console, prefix) == 0, (
-                    console.export_text()
-                )
+                assert await _run(redis_url, running, console, prefix) == 0, console.export_text()
             finally:
                 await running.stop()
             english = await build_report(client, Keys(prefix), platform_titles=platform_titles("en"))

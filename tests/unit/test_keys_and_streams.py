@@ -9,7 +9,6 @@ from services import streams
 from services.keys import Keys
 from services.pipeline import amplify, deliver, fanout
 from services.reach import collect as reach
-from services.records import recorder
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
 # A key spelled out: the prefix followed by a colon, in an f-string or a literal.
@@ -42,7 +41,7 @@ def test_the_asyncapi_document_lists_every_stream_and_group() -> None:
         keys.approvals_events,
     } <= addresses
     groups = {group for channel in channels.values() for group in channel["x-consumer-groups"]}
-    assert groups == {fanout.GROUP, deliver.GROUP, amplify.GROUP, reach.GROUP, recorder.GROUP}
+    assert groups == {fanout.GROUP, deliver.GROUP, amplify.GROUP, reach.GROUP}
     assert channels["reachDue"]["x-consumer-groups"] == [reach.GROUP]
     assert channels["deliveries"]["parameters"]["platform"]["enum"] == ["memory", "other"]
     for name, channel in channels.items():
