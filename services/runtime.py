@@ -105,6 +105,11 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(main)
 
 
+def text(value: Any) -> str:
+    """A Redis reply as text: the client returns bytes (no decode_responses), scripts sometimes str."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 

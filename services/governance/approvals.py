@@ -19,8 +19,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from schemas import Delivery
 from services.keys import Keys
-from services.runtime import epoch_ms
+from services.runtime import epoch_ms, text
 
 
 class ApprovalState(StrEnum):
@@ -187,7 +188,7 @@ class Approvals:
         )
         if outcome in (b"created", "created"):
             await self._event(approval.id)
-        return HoldOutcome(_text(outcome))
+        return HoldOutcome(text(outcome))
 
     async def decide(self, approval_id: str, state: ApprovalState, by: str, at: datetime) -> Decision:
         """Approve, decline or expire a waiting approval, once: later calls change nothing."""
@@ -199,7 +200,7 @@ class Approvals:
             ],
             args=[state.value, by, at.isoformat(), approval_id],
         )
-        outcome = _text(outcome)
+        outcome = text(outcome)
         if outcome == "changed":
             await self._event(approval_id)
         return Decision(await self.get(approval_id), changed=outcome == "changed")
@@ -211,7 +212,7 @@ class Approvals:
         raw: dict[Any, Any] = await self.redis.hgetall(self.keys.approval(approval_id))
         if not raw or b"state" not in raw:
             return None
-        fields = {_text(key): _text(value) for key, value in raw.items()}
+        fields = {text(key): text(value) for key, value in raw.items()}
         return Approval(
             id=approval_id,
             item_id=fields["item_id"],
@@ -232,24 +233,28 @@ class Approvals:
 
     async def by_code(self, code: str) -> Approval | None:
         approval_id = await self.redis.get(self.keys.approval_code(code))
-        return await self.get(_text(approval_id)) if approval_id else None
+        return await self.get(text(approval_id)) if approval_id else None
 
     async def of_agency(
         self, agency: str, state: ApprovalState | None = None, limit: int = 500
     ) -> list[Approval]:
         """The agency's approvals as the amplifying partner, newest first."""
         ids = await self.redis.zrevrange(self.keys.approvals_of(agency), 0, limit - 1)
-        found = [await self.get(_text(raw)) for raw in ids]
+        found = [await self.get(text(raw)) for raw in ids]
         return [a for a in found if a is not None and (state is None or a.state is state)]
 
     async def expiring(self, moment: datetime, limit: int = 100) -> list[str]:
         ids = await self.redis.zrangebyscore(self.keys.approvals_expiring, "-inf", epoch_ms(moment), 0, limit)
-        return [_text(raw) for raw in ids]
+        return [text(raw) for raw in ids]
 
-    async def held(self, approval_id: str) -> dict[str, str]:
-        """Delivery id → scheduled member of what the approval still holds."""
+    async def held(self, approval_id: str) -> dict[str, tuple[str, Delivery]]:
+        """Delivery id → (scheduled member, delivery) of what the approval still holds."""
         raw: dict[Any, Any] = await self.redis.hgetall(self.keys.approval_held(approval_id))
-        return {_text(key): _text(value) for key, value in raw.items()}
+        held: dict[str, tuple[str, Delivery]] = {}
+        for key, value in raw.items():
+            member = text(value)
+            held[text(key)] = (member, Delivery.model_validate_json(json.loads(member)["data"]))
+        return held
 
     async def release(
         self, approval_id: str, scheduled: dict[str, tuple[str, int]], schedule_key: str
@@ -273,7 +278,3 @@ class Approvals:
             await self.redis.xadd(
                 self.keys.approvals_events, {"data": json.dumps(approval.as_dict(), ensure_ascii=False)}
             )
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -23,7 +23,7 @@ from services.governance.approvals import Approval, Approvals, ApprovalState, De
 from services.governance.gatekeeper import Gatekeeper, released
 from services.governance.policy import TEHRAN
 from services.logs import get_logger
-from services.runtime import Runtime, now
+from services.runtime import Runtime, epoch_ms, now, text
 
 log = get_logger("hamafza.approvals")
 
@@ -105,10 +105,7 @@ class ApprovalDesk:
                     reason="no account on the approver's platform",
                 )
                 return False
-            held = [
-                Delivery.model_validate_json(json.loads(m)["data"])
-                for m in (await self.approvals.held(current.id)).values()
-            ]
+            held = [delivery for _, delivery in (await self.approvals.held(current.id)).values()]
             choices = [
                 Choice("✅ تأیید", press_data("ok", current.code)),
                 Choice("❌ رد", press_data("no", current.code)),
@@ -215,10 +212,7 @@ class ApprovalDesk:
         held = await self.approvals.held(approval.id)
         if not held:
             return 0
-        deliveries = {
-            delivery_id: Delivery.model_validate_json(json.loads(member)["data"])
-            for delivery_id, member in held.items()
-        }
+        deliveries = {delivery_id: delivery for delivery_id, (_, delivery) in held.items()}
         policy = self.runtime.network.file.networks[approval.network].policy
         urgent = any(d.priority == "urgent" for d in deliveries.values())
         at = now()
@@ -226,7 +220,7 @@ class ApprovalDesk:
         out = released(
             [(d, approval.network) for d in deliveries.values()], policy, urgent=urgent, now=at, last_due=last
         )
-        scheduled = {d.id: (held[d.id], int(due.timestamp() * 1000)) for d, due in out}
+        scheduled = {d.id: (held[d.id][0], epoch_ms(due)) for d, due in out}
         await self.approvals.release(approval.id, scheduled, self.runtime.keys.schedule)
         async with self.runtime.redis.pipeline(transaction=True) as pipe:
             self.gatekeeper.remember(pipe, out)
@@ -252,7 +246,6 @@ class ApprovalDesk:
             return
         verdict, code = parsed
         approval = await self.approvals.by_code(code)
-        answer_with = self._answerer(platform, agencies, event)
         if (
             approval is None
             or approval.partner not in agencies
@@ -261,39 +254,33 @@ class ApprovalDesk:
         ):
             # Only the configured approver chat decides, and only through the partner's own bot.
             log.warning("approval.press_refused", platform=platform, chat=event.chat, code=code)
-            await answer_with("این گفتگو اجازهٔ تصمیم دربارهٔ این درخواست را ندارد.")
+            await self._answer(
+                platform, agencies, event, "این گفتگو اجازهٔ تصمیم دربارهٔ این درخواست را ندارد."
+            )
             return
         decision = await self.decide(approval.id, verdict, by=f"{platform}:{event.user or event.chat}")
         final = decision.approval or approval
         if decision.changed:
-            text = (
+            reply = (
                 "تأیید شد؛ بازنشر در نوبت انتشار قرار گرفت."
                 if final.state is ApprovalState.APPROVED
                 else "رد شد؛ چیزی منتشر نمی‌شود."
             )
         else:
-            text = f"این درخواست پیش‌تر «{STATE_TITLES[final.state]}» شده است."
-        await answer_with(text)
+            reply = f"این درخواست پیش‌تر «{STATE_TITLES[final.state]}» شده است."
+        await self._answer(platform, agencies, event, reply)
 
-    def _answerer(self, platform: str, agencies: tuple[str, ...], press: ButtonPress):  # type: ignore[no-untyped-def]
-        async def answer(text: str) -> None:
-            adapter = self.runtime.adapters.get(platform)
-            account = next(
-                (
-                    a
-                    for agency in agencies
-                    if (a := self.runtime.network.account(agency, platform)) is not None
-                ),
-                None,
-            )
-            if adapter is None or account is None:
-                return
-            try:
-                await adapter.answer(account.credentials, press, text)
-            except DeliveryError as error:
-                log.warning("approval.answer_failed", platform=platform, detail=str(error))
-
-        return answer
+    async def _answer(self, platform: str, agencies: tuple[str, ...], press: ButtonPress, reply: str) -> None:
+        """Acknowledge a press with the bot that received it (any account of its agencies uses it)."""
+        adapter = self.runtime.adapters.get(platform)
+        accounts = (self.runtime.network.account(agency, platform) for agency in agencies)
+        account = next((a for a in accounts if a is not None), None)
+        if adapter is None or account is None:
+            return
+        try:
+            await adapter.answer(account.credentials, press, reply)
+        except DeliveryError as error:
+            log.warning("approval.answer_failed", platform=platform, detail=str(error))
 
     # --- the sweep: expiry, unsent requests, what an approval still holds --------------------------
 
@@ -303,11 +290,11 @@ class ApprovalDesk:
             await self.decide(approval_id, ApprovalState.EXPIRED, by="system")
         waiting = await self.runtime.redis.zrange(self.runtime.keys.approvals_expiring, 0, 200)
         for raw in waiting:
-            approval = await self.approvals.get(raw.decode() if isinstance(raw, bytes) else str(raw))
+            approval = await self.approvals.get(text(raw))
             if approval is not None and approval.request_message is None:
                 await self.request(approval)
         for raw in await self.runtime.redis.smembers(self.runtime.keys.approvals_releasing):
-            approval = await self.approvals.get(raw.decode() if isinstance(raw, bytes) else str(raw))
+            approval = await self.approvals.get(text(raw))
             if approval is not None and approval.state is ApprovalState.APPROVED:
                 await self.release(approval)
 

@@ -33,7 +33,7 @@ from services.logs import get_logger
 from services.pipeline.ledger import Ledger
 from services.pipeline.media import MediaStep
 from services.pipeline.media_guard import sniff
-from services.runtime import Runtime, encode, epoch_ms, now
+from services.runtime import Runtime, encode, epoch_ms, now, text
 
 log = get_logger("hamafza.channels")
 
@@ -47,10 +47,6 @@ def item_id_of(platform: str, post: ChannelPost) -> str:
     """`ch.<platform>.<channel>.<message id>`: the channel's public name, else its id."""
     channel = post.username or post.chat
     return f"ch.{platform}.{channel}.{post.message_id}"
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _post_from(raw: str) -> ChannelPost:
@@ -135,7 +131,7 @@ class ChannelWatcher:
         keys, redis = self.runtime.keys, self.runtime.redis
         platform, agency, _, _ = group.split("|", 3)
         stored: dict[Any, Any] = await redis.hgetall(keys.channel_group(group))
-        fields = {_text(k): _text(v) for k, v in stored.items()}
+        fields = {text(k): text(v) for k, v in stored.items()}
         posts = sorted(
             (_post_from(raw) for name, raw in fields.items() if not name.startswith("_")),
             key=lambda post: int(post.message_id) if post.message_id.isdigit() else 0,

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from adapters import DeliveryError
 from services.logs import get_logger
-from services.runtime import Runtime
+from services.runtime import Runtime, text
 
 log = get_logger("hamafza.updates")
 
@@ -123,7 +123,7 @@ class UpdateReader:
         adapter = self.runtime.adapters[stream.platform]
         offset_key = keys.updates_offset(stream.platform, stream.source)
         raw = await self.runtime.redis.get(offset_key)
-        offset = raw.decode() if isinstance(raw, bytes) else raw
+        offset = text(raw) if raw is not None else None
         batch = await adapter.updates(stream.credentials, offset, self.poll_seconds)
         for event in batch.events:
             for handler in self.handlers:

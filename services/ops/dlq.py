@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from schemas import DeadLetter, DeadReason, Delivery, DeliveryState, PostRef, Result
 from services.keys import Keys
 from services.ops.status import dead_letters
-from services.runtime import decode_entry, encode, epoch_ms, now
+from services.runtime import decode_entry, encode, epoch_ms, now, text
 
 # KEYS: ledger hash, dead stream, target stream.  ARGV: dead-letter id, delivery JSON, force (0/1),
 # the letter's reason, and for `resolve --absent` who resolved it and when (ms).
@@ -121,7 +121,7 @@ class DeadLetters:
                 keys=[self.keys.ledger(delivery.id), self.keys.dead, stream],
                 args=[letter_id, data, "1" if force else "0", letter.reason.value],
             )
-            return outcome.decode() if isinstance(outcome, bytes) else str(outcome)
+            return text(outcome)
         if letter.payload is None:
             return "not_replayable"
         payload = letter.payload
@@ -186,7 +186,7 @@ class DeadLetters:
                     epoch_ms(moment),
                 ],
             )
-            word = outcome.decode() if isinstance(outcome, bytes) else str(outcome)
+            word = text(outcome)
             return "resolved_absent" if word == "replayed" else word
         assert posted is not None
         post = post_ref(delivery, posted, chat)
@@ -203,7 +203,7 @@ class DeadLetters:
                 epoch_ms(moment),
             ],
         )
-        return outcome.decode() if isinstance(outcome, bytes) else str(outcome)
+        return text(outcome)
 
     async def purge(self, letter_ids: list[str]) -> int:
         if not letter_ids:

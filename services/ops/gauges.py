@@ -10,10 +10,7 @@ from redis.asyncio import Redis
 from services.keys import Keys
 from services.ops import janitor
 from services.ops.metrics import GaugeSource, Metrics
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+from services.runtime import text
 
 
 def streams_source(redis: Redis, keys: Keys, platforms: list[str]) -> GaugeSource:
@@ -33,7 +30,7 @@ async def paused_accounts(redis: Redis, keys: Keys) -> list[tuple[str, str, int,
     `auth`, or `unknown` for a pause set before reasons were recorded."""
     found: list[tuple[str, str]] = []
     async for key in redis.scan_iter(match=keys.pause("*", "*"), count=1000):
-        _, platform, agency = _text(key).rsplit(":", 2)
+        _, platform, agency = text(key).rsplit(":", 2)
         found.append((platform, agency))
     if not found:
         return []
@@ -47,7 +44,7 @@ async def paused_accounts(redis: Redis, keys: Keys) -> list[tuple[str, str, int,
         until, reason = replies[2 * index], replies[2 * index + 1]
         if until is None:
             continue  # expired between SCAN and GET
-        rows.append((platform, agency, int(until), _text(reason) if reason else "unknown"))
+        rows.append((platform, agency, int(until), text(reason) if reason else "unknown"))
     return sorted(rows)
 
 
@@ -75,9 +72,9 @@ def approvals_source(redis: Redis, keys: Keys, limit: int = 10_000) -> GaugeSour
         if ids:
             async with redis.pipeline(transaction=False) as pipe:
                 for approval_id in ids:
-                    pipe.hget(keys.approval(_text(approval_id)), "partner")
+                    pipe.hget(keys.approval(text(approval_id)), "partner")
                 partners = await pipe.execute()
-        counts = Counter(_text(partner) for partner in partners if partner)
+        counts = Counter(text(partner) for partner in partners if partner)
         for agency in seen - set(counts):
             metrics.approvals_pending.labels(agency).set(0)
         for agency, count in counts.items():

