@@ -60,6 +60,12 @@ class Deliver:
         self.in_flight = InFlight(self.handle_entry, "deliver.failed", runtime.settings.max_in_flight)
         self.handle = self.in_flight.handle
         self._sending: set[str] = set()
+        # Accounts whose own channel a watcher reads (`ingest.channels`): only their calls are marked.
+        self._watched = {
+            (name, platform)
+            for name, agency in runtime.network.agencies.items()
+            for platform in (agency.ingest.channels if agency.ingest else [])
+        }
 
     def lease_ms(self, adapter: Adapter[Any]) -> int:
         # Short: the heartbeat renews it while the call runs, so only a dead worker's lease runs out.
@@ -260,10 +266,13 @@ class Deliver:
     async def _call(
         self, delivery: Delivery, account: Account, adapter: Adapter[Any], media: Sequence[MediaFile]
     ) -> Posted:
-        # Channel watchers wait while an account has a call under way: the post it makes must be
-        # recorded as Hamafza's own before a watcher could take it for an agency's new post.
+        # Channel watchers wait while a watched account has a call under way: the post it makes must
+        # be recorded as Hamafza's own before a watcher could take it for an agency's new post. Other
+        # accounts skip the extra round trip.
+        watched = (delivery.agency, delivery.platform) in self._watched
         sending = self.runtime.keys.sending(delivery.platform, delivery.agency)
-        await self.runtime.redis.zadd(sending, {delivery.id: epoch_ms(now()) + self.lease_ms(adapter)})
+        if watched:
+            await self.runtime.redis.zadd(sending, {delivery.id: epoch_ms(now()) + self.lease_ms(adapter)})
         try:
             if delivery.action is Action.PUBLISH:
                 return await adapter.publish(account.credentials, delivery, media)
@@ -273,7 +282,8 @@ class Deliver:
         except AmbiguousError:
             raise  # it may be out: the mark stays until reconciled or its lease ends
         except Exception:
-            await self.runtime.redis.zrem(sending, delivery.id)  # nothing was posted
+            if watched:
+                await self.runtime.redis.zrem(sending, delivery.id)  # nothing was posted
             raise
 
     async def _posted(self, delivery: Delivery, entry: Entry, posted: Posted) -> None:
