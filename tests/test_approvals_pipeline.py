@@ -298,6 +298,16 @@ async def test_over_http_only_the_partner_sees_and_decides_its_approvals(
         assert contrary.status_code == 409 and "already approved" in contrary.json()["detail"]
         await wait_for(lambda: _posted(runtime, "khz-ports"), what="the approved forward")
         await wait_idle(workers)
+        # A declined one: the item's status over HTTP says so, with who decided and when.
+        await publish(runtime, redis, "tw-8")
+        await wait_idle(workers)
+        declined = await http.post("/v1/amplifications/tw-8.khz-ports/decline", headers=auth("khz-ports"))
+        assert declined.status_code == 200
+        item = await http.get("/v1/items/tw-8", headers=auth("khz-roads"))
+        assert item.status_code == 200
+        [held] = [a for a in item.json()["amplifications"] if a["agency"] == "khz-ports"]
+        assert (held["state"], held["decided_by"]) == ("declined", "http:khz-ports")
+        assert held["decided_at"] == declined.json()["decided_at"]
     assert posts(runtime).count(("khz-ports", "forward")) == 1
 
 

@@ -46,10 +46,11 @@ def status(
             sys.stdout.write(json.dumps(row.__dict__, ensure_ascii=False) + "\n")
         return
     table = Table(title=f"item {item_id}")
-    for column in ("agency", "platform", "action", "state", "url / reason"):
+    for column in ("agency", "platform", "action", "state", "url / reason / decided"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row.agency, row.platform, row.action, row.state, row.url or row.reason or "")
+        decided = f"{row.decided_by} at {row.decided_at}" if row.decided_by else ""
+        table.add_row(row.agency, row.platform, row.action, row.state, row.url or row.reason or decided)
     console.print(table)
 
 

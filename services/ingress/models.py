@@ -21,11 +21,18 @@ class DeliveryOut(BaseModel):
     agency: str
     platform: str
     action: str
-    state: str = Field(description="scheduled, sending, posted or dead")
+    state: str = Field(
+        description="scheduled, sending, posted or dead; an amplification held for its partner's "
+        "approval: awaiting_approval, approved, declined or expired; an intent: requested"
+    )
     post_id: str | None = None
     url: str | None = None
     reason: str | None = None
     attempts: int = 0
+    decided_by: str | None = Field(
+        default=None, description="Who approved or declined it (held amplifications)."
+    )
+    decided_at: str | None = Field(default=None, description="When that was decided (ISO 8601).")
 
 
 class ItemStatusOut(BaseModel):
